@@ -1,0 +1,68 @@
+public import Foundation
+
+/// The whole set of tokens one successful token response grants for one connection
+/// (RFC 6749 §5.1), with the expiry turned into an absolute time so that it survives
+/// restarts and suspends. This is what the keyring stores, as one JSON secret.
+///
+/// Wire/stored field names: `access_token`, `refresh_token`, `token_type`, `expires_at`
+/// (seconds since 1970), `scope`, `id_token`, `obtained_at`, `account`.
+public struct TokenSet: Sendable, Equatable, Codable {
+    /// `access_token`: the bearer credential sent to the gateway.
+    public var accessToken: String
+    /// `refresh_token`: long-lived; never leaves the agent (SECURITY S8).
+    public var refreshToken: String?
+    /// `token_type`: always `Bearer` after validation (RFC 6750).
+    public var tokenType: String
+    /// Absolute expiry of the access token; `nil` when the server gave no `expires_in`.
+    public var expiresAt: Date?
+    /// `scope` as granted (RFC 6749 §3.3).
+    public var scope: String?
+    /// OpenID Connect `id_token`, when the scope asked for `openid`.
+    public var idToken: String?
+    /// When the token endpoint answered.
+    public var obtainedAt: Date
+    /// The Jira account name learnt from `/rest/api/2/myself` after authorization.
+    public var account: String?
+
+    public init(
+        accessToken: String, refreshToken: String? = nil, tokenType: String = "Bearer",
+        expiresAt: Date? = nil, scope: String? = nil, idToken: String? = nil,
+        obtainedAt: Date = Date(), account: String? = nil
+    ) {
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+        self.tokenType = tokenType
+        self.expiresAt = expiresAt
+        self.scope = scope
+        self.idToken = idToken
+        self.obtainedAt = obtainedAt
+        self.account = account
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case accessToken = "access_token", refreshToken = "refresh_token"
+        case tokenType = "token_type", expiresAt = "expires_at", scope
+        case idToken = "id_token", obtainedAt = "obtained_at", account
+    }
+
+    /// Seconds of validity left at `now`; `nil` when the expiry is unknown.
+    public func remainingValidity(at now: Date) -> TimeInterval? {
+        expiresAt.map { $0.timeIntervalSince(now) }
+    }
+
+    /// Whether the access token is still good for at least `minValid` seconds.
+    /// A token without a known expiry counts as valid (the gateway's 401 will tell).
+    public func isValid(for minValid: TimeInterval, at now: Date) -> Bool {
+        guard let left = remainingValidity(at: now) else { return true }
+        return left >= minValid
+    }
+}
+
+extension TokenSet: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never prints a token (SECURITY S11): logs and string interpolation see only shape.
+    public var description: String {
+        let exp = expiresAt.map { String(Int($0.timeIntervalSince1970)) } ?? "none"
+        return "TokenSet(type: \(tokenType), refresh: \(refreshToken != nil), expires_at: \(exp), account: \(account ?? "-"))"
+    }
+    public var debugDescription: String { description }
+}
