@@ -1,0 +1,131 @@
+// C-touching file (STYLE §8): libsecret and GLib objects, each created and freed in one place.
+import CLibSecret
+import Foundation
+
+/// Thin, synchronous wrappers over the libsecret calls that `SecretServiceStore` needs. Every
+/// function blocks: call them only inside `BoundedCaller.run` with its `GCancellable`.
+///
+/// Only the `…v`/`GHashTable` forms are used: variadic C functions cannot be called from Swift.
+/// Nothing here ever asks the Secret Service to unlock or to create a collection, because both
+/// may show a prompt; the convenience calls `secret_password_lookupv_sync`, `…storev_sync` and
+/// `…clearv_sync` do exactly that on a locked keyring (measured with `secret-tool`, which
+/// uses them: each activated `org.gnome.keyring.SystemPrompter`), so they are not used.
+enum LibSecret {
+    typealias Cancellable = UnsafeMutablePointer<GCancellable>
+    typealias Item = UnsafeMutablePointer<SecretItem>
+
+    /// The libsecret schema object for `TokenSchema`, made with `secret_schema_newv`.
+    final class Schema: @unchecked Sendable {
+        /// Immutable after init; libsecret reference-counts it atomically.
+        let pointer: UnsafeMutablePointer<SecretSchema>
+
+        init() {
+            // Values are SecretSchemaAttributeType as pointers: STRING is 0, i.e. NULL; no
+            // value destructor.
+            let types = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, nil)
+            defer { g_hash_table_unref(types) }
+            for name in TokenSchema.attributeNames {
+                let type = UInt(SECRET_SCHEMA_ATTRIBUTE_STRING.rawValue)
+                g_hash_table_insert(types, g_strdup(name), UnsafeMutableRawPointer(bitPattern: type))
+            }
+            pointer = secret_schema_newv(TokenSchema.name, SECRET_SCHEMA_NONE, types)
+        }
+
+        deinit { secret_schema_unref(pointer) }
+    }
+
+    /// Calls `body` with a `GHashTable` of `attributes` (string → string, both copied with
+    /// `g_strdup`) and unrefs it afterwards: the one place attribute tables are freed.
+    static func withAttributes<R>(
+        _ attributes: [String: String], _ body: (OpaquePointer) throws -> R
+    ) rethrows -> R {
+        let table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free)!
+        defer { g_hash_table_unref(table) }
+        for (key, value) in attributes {
+            g_hash_table_insert(table, g_strdup(key), g_strdup(value))
+        }
+        return try body(table)
+    }
+
+    /// Calls `body` with a `SecretValue` holding a copy of `secret` (libsecret keeps it in
+    /// non-pageable memory and wipes it when freed), then unrefs it.
+    static func withSecretValue<R>(_ secret: Data, _ body: (OpaquePointer) throws -> R) rethrows -> R {
+        let value = secret.withUnsafeBytes { bytes in
+            secret_value_new(
+                bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count,
+                TokenSchema.contentType)!
+        }
+        defer { secret_value_unref(UnsafeMutableRawPointer(value)) }
+        return try body(value)
+    }
+
+    /// Searches all collections for items of the schema with `attributes`, locked ones
+    /// included, never unlocking (no prompt). With `loadSecrets`, secrets of unlocked items
+    /// are loaded too (`readSecret`). Calls `body` with the items and frees the list and its
+    /// items afterwards: the one place search results are freed.
+    static func withItems<R>(
+        _ schema: Schema, _ attributes: [String: String], loadSecrets: Bool,
+        _ cancellable: Cancellable, connection: String?, _ body: ([Item]) throws -> R
+    ) throws -> R {
+        var flags = SECRET_SEARCH_ALL.rawValue
+        if loadSecrets { flags |= SECRET_SEARCH_LOAD_SECRETS.rawValue }
+        var error: UnsafeMutablePointer<GError>?
+        let list = withAttributes(attributes) { table in
+            secret_service_search_sync(
+                nil, schema.pointer, table, SecretSearchFlags(rawValue: flags), cancellable, &error)
+        }
+        defer { g_list_free_full(list, g_object_unref) }
+        try KeyringError.check(&error, connection: connection)
+        var items: [Item] = []
+        var node = list
+        while let current = node {
+            if let data = current.pointee.data { items.append(data.assumingMemoryBound(to: SecretItem.self)) }
+            node = current.pointee.next
+        }
+        return try body(items)
+    }
+
+    /// A copy of the item's secret, loaded by a search with `loadSecrets`; `nil` when it was
+    /// not loaded (locked item). The `SecretValue` is unreffed (and wiped) here.
+    static func readSecret(_ item: Item) -> Data? {
+        guard let value = secret_item_get_secret(item) else { return nil }
+        defer { secret_value_unref(UnsafeMutableRawPointer(value)) }
+        var length = 0
+        guard let bytes = secret_value_get(value, &length) else { return nil }
+        return Data(bytes: bytes, count: length)
+    }
+
+    static func isLocked(_ item: Item) -> Bool { secret_item_get_locked(item) != 0 }
+
+    static func modified(_ item: Item) -> UInt64 { UInt64(secret_item_get_modified(item)) }
+
+    /// The D-Bus object path, which identifies an item within the service.
+    static func objectPath(_ item: Item) -> String {
+        g_dbus_proxy_get_object_path(UnsafeMutablePointer<GDBusProxy>(OpaquePointer(item)))
+            .map { String(cString: $0) } ?? ""
+    }
+
+    static func label(_ item: Item) -> String {
+        guard let label = secret_item_get_label(item) else { return "" }
+        defer { g_free(label) }
+        return String(cString: label)
+    }
+
+    /// The item's attributes as the service reports them (hashed names for locked items).
+    static func attributes(_ item: Item) -> [String: String] {
+        guard let table = secret_item_get_attributes(item) else { return [:] }
+        defer { g_hash_table_unref(table) }
+        var result: [String: String] = [:]
+        for name in TokenSchema.attributeNames {
+            let value = name.withCString { g_hash_table_lookup(table, $0) }
+            if let value { result[name] = String(cString: value.assumingMemoryBound(to: CChar.self)) }
+        }
+        return result
+    }
+
+    static func delete(_ item: Item, _ cancellable: Cancellable, connection: String?) throws {
+        var error: UnsafeMutablePointer<GError>?
+        _ = secret_item_delete_sync(item, cancellable, &error)
+        try KeyringError.check(&error, connection: connection)
+    }
+}
