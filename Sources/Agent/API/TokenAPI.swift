@@ -1,0 +1,86 @@
+import Foundation
+public import Logging
+import OAuth
+
+/// The token API on the Unix socket (DESIGN §6, `docs/token-api.md`): versioned paths,
+/// JSON in and out, one error shape. Never answers with a refresh token or a client secret.
+public struct TokenAPI: LocalAPIResponder {
+    public static let version = "1"
+    let registry: SessionRegistry
+    let info: @Sendable () -> AgentInfo
+    let logger: Logger
+
+    public init(registry: SessionRegistry, info: @escaping @Sendable () -> AgentInfo, logger: Logger) {
+        self.registry = registry
+        self.info = info
+        self.logger = logger
+    }
+
+    public func respond(_ request: LocalAPIRequest) async -> LocalAPIResponse {
+        let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map { String($0).removingPercentEncoding ?? String($0) }
+        do {
+            switch (request.method, parts.count, parts) {
+            case ("GET", 2, ["v1", "status"]):
+                return .json(try await status())
+            case ("GET", 2, ["v1", "connections"]):
+                return .json(ConnectionList(connections: try await status().connections))
+            case ("POST", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "token":
+                return .json(try await token(parts[2], body: request.body))
+            case ("POST", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "authorize":
+                return .json(try await authorize(parts[2], body: request.body))
+            case ("DELETE", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "tokens":
+                let report = try await registry.session(parts[2]).revoke()
+                return .json(report)
+            default:
+                if parts.first == "v1", ["status", "connections"].contains(parts.dropFirst().first ?? "") {
+                    return .error(status: 405, code: "method_not_allowed", message: "\(request.method) is not supported on \(request.path); see docs/token-api.md")
+                }
+                return .error(status: 404, code: "not_found", message: "No such endpoint: \(request.path). The token API is described in docs/token-api.md.")
+            }
+        } catch let error as AgentError {
+            return Self.response(for: error)
+        } catch {
+            logger.error("token API failure", metadata: ["error": "\(error)"])
+            return .error(status: 500, code: "internal_error", message: "The agent failed to answer; see its log (journalctl --user -u jira-auth-agent).")
+        }
+    }
+
+    func status() async throws -> StatusBody {
+        var list: [SessionStatus] = []
+        for session in registry.sessions { list.append(await session.status()) }
+        let catalog = registry.catalog
+        return StatusBody(agent: info(), connections: list, configProblems: catalog.problems.map(\.description))
+    }
+
+    func token(_ name: String, body: Data) async throws -> TokenBody {
+        let request = try TokenRequestBody.decode(body)
+        let minValid = min(max(request.minValid ?? 30, 0), 3600)
+        let session = try registry.session(name)
+        let tokens = try await session.accessToken(minValid: minValid, interactive: request.interactive ?? false)
+        return TokenBody(accessToken: tokens.accessToken, tokenType: "Bearer", expiresAt: tokens.expiresAt.map { Int64($0.timeIntervalSince1970) }, connection: session.connection.id)
+    }
+
+    func authorize(_ name: String, body: Data) async throws -> AuthorizeBody {
+        let session = try registry.session(name)
+        let logger = self.logger
+        let tokens = try await session.authorize(mode: .browser, announce: { line in
+            logger.notice("authorization prompt", metadata: ["text": "\(line)"])
+        })
+        return AuthorizeBody(connection: session.connection.id, account: tokens.account, expiresAt: tokens.expiresAt.map { Int64($0.timeIntervalSince1970) })
+    }
+
+    /// AgentError → HTTP status and the one error shape.
+    static func response(for error: AgentError) -> LocalAPIResponse {
+        let status: Int
+        switch error.code {
+        case .authorizationRequired: status = 401
+        case .authorizationFailed: status = 403
+        case .unknownConnection: status = 404
+        case .badRequest: status = 400
+        case .keyringLocked, .keyringUnavailable: status = 503
+        case .transient, .protocolViolation, .revocationUncertain: status = 502
+        case .configuration, .internalError, .alreadyRunning, .agentNotRunning: status = 500
+        }
+        return .error(status: status, code: error.code.rawValue, message: error.message)
+    }
+}

@@ -1,0 +1,218 @@
+import Foundation
+import TOMLKit
+
+/// One catalog file, parsed: its valid connections, its teams and its problems.
+///
+/// ```toml
+/// [[connection]]
+/// id = "acme"
+/// name = "ACME Jira"
+/// jira_url = "https://jira.acme.internal"
+/// gateway_url = "https://api.acme.example/jira"
+/// issuer = "https://sso.acme.example/realms/acme"
+/// client_id = "jira-desktop"
+/// client_secret_file = "/etc/jira-auth-agent/acme.secret"
+/// scope = "openid offline_access"
+/// default = true
+///
+/// [teams]
+/// design = "acme"
+/// ```
+struct CatalogFile {
+    var path: String
+    var connections: [Connection] = []
+    var teams: [String: String] = [:]
+    var problems: [ConfigProblem] = []
+
+    static let knownKeys: Set<String> = [
+        "id", "name", "jira_url", "gateway_url", "issuer", "authorization_url", "token_url",
+        "revocation_url", "device_authorization_url", "client_id", "client_secret_file",
+        "client_secret", "scope", "default", "client_auth", "redirect_ports", "redirect_uri",
+        "ca_bundle", "authorization_timeout",
+    ]
+
+    static func read(path: String, global: Bool) -> CatalogFile {
+        var file = CatalogFile(path: path)
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            file.problems.append(.init(file: path, message: "cannot be read (\(error.localizedDescription)); check its permissions"))
+            return file
+        }
+        file.parse(text: text, origin: global ? .global(file: path) : .user(file: path))
+        return file
+    }
+
+    mutating func parse(text: String, origin: Connection.Origin) {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            problems.append(.init(file: path, message: "is not valid TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)"))
+            return
+        } catch {
+            problems.append(.init(file: path, message: "is not valid TOML"))
+            return
+        }
+        for key in table.keys where key != "connection" && key != "teams" {
+            problems.append(.init(file: path, key: key, message: "unknown top-level key; expected [[connection]] tables and a [teams] table"))
+        }
+        if let teamsValue = table["teams"] {
+            if let teamTable = teamsValue.table {
+                for team in teamTable.keys {
+                    if let id = teamTable[team]?.string { teams[team] = id } else {
+                        problems.append(.init(file: path, key: "teams.\(team)", message: "must be a connection id (a string)"))
+                    }
+                }
+            } else {
+                problems.append(.init(file: path, key: "teams", message: "must be a table: [teams] name = \"connection-id\""))
+            }
+        }
+        guard let list = table["connection"] else { return }
+        guard let array = list.array else {
+            problems.append(.init(file: path, key: "connection", message: "must be written as [[connection]] tables"))
+            return
+        }
+        for (index, element) in array.enumerated() {
+            guard let entry = element.table else {
+                problems.append(.init(file: path, connection: "#\(index + 1)", message: "must be a table"))
+                continue
+            }
+            var reader = EntryReader(table: entry, file: path, label: "#\(index + 1)")
+            if let connection = reader.connection(origin: origin) {
+                connections.append(connection)
+            }
+            problems += reader.problems
+        }
+    }
+}
+
+/// Reads one `[[connection]]` table, collecting a problem per bad key.
+struct EntryReader {
+    let table: TOMLTable
+    let file: String
+    var label: String
+    var problems: [ConfigProblem] = []
+
+    init(table: TOMLTable, file: String, label: String) {
+        self.table = table
+        self.file = file
+        self.label = label
+    }
+
+    mutating func problem(_ key: String?, _ message: String) {
+        problems.append(.init(file: file, connection: label, key: key, message: message))
+    }
+
+    mutating func string(_ key: String, required: Bool = false) -> String? {
+        guard let value = table[key] else {
+            if required { problem(key, "is required") }
+            return nil
+        }
+        guard let s = value.string else { problem(key, "must be a string"); return nil }
+        if s.isEmpty, required { problem(key, "must not be empty"); return nil }
+        return s
+    }
+
+    mutating func url(_ key: String, required: Bool = false) -> URL? {
+        guard let s = string(key, required: required) else { return nil }
+        guard let url = URL(string: s), let scheme = url.scheme?.lowercased(), url.host != nil,
+              scheme == "https" || scheme == "http" else {
+            problem(key, "must be an absolute http(s) URL, got '\(s)'")
+            return nil
+        }
+        if scheme == "http", !URLSafety.isLoopback(host: url.host ?? "") {
+            problem(key, "must use https (plain http is allowed only for loopback hosts, for development)")
+            return nil
+        }
+        if url.user != nil || url.password != nil {
+            problem(key, "must not carry credentials")
+            return nil
+        }
+        return url
+    }
+
+    mutating func connection(origin: Connection.Origin) -> Connection? {
+        for key in table.keys where !CatalogFile.knownKeys.contains(key) {
+            problem(key, "unknown key (known: \(CatalogFile.knownKeys.sorted().joined(separator: ", ")))")
+        }
+        guard let id = string("id", required: true) else { return nil }
+        label = id
+        guard id.range(of: #"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"#, options: .regularExpression) != nil,
+              id != "default" else {
+            problem("id", "must be 1–64 letters, digits, '.', '_' or '-' (and not 'default'), got '\(id)'")
+            return nil
+        }
+        let before = problems.count
+        if table["client_secret"] != nil {
+            problem("client_secret", "secrets are not read from configuration files; use client_secret_file (mode 0600) or `jira-auth-agent connections set-secret \(id)`")
+        }
+        let jira = url("jira_url", required: true)
+        let gateway = url("gateway_url")
+        let issuer = string("issuer")
+        let authorization = url("authorization_url")
+        let token = url("token_url")
+        let revocation = url("revocation_url")
+        let device = url("device_authorization_url")
+        if issuer == nil, authorization == nil || token == nil {
+            problem(issuer == nil && authorization == nil ? "issuer" : "token_url",
+                    "set either issuer (for discovery) or both authorization_url and token_url")
+        }
+        if let issuer, URL(string: issuer)?.scheme == nil { problem("issuer", "must be a URL") }
+        let clientID = string("client_id", required: true)
+        let secretFile = string("client_secret_file")
+        let scope = string("scope") ?? ""
+        var isDefault = false
+        if let v = table["default"] {
+            if let b = v.bool { isDefault = b } else { problem("default", "must be true or false") }
+        }
+        var clientAuth = Connection.ClientAuthMethod.basic
+        if let s = string("client_auth") {
+            if let m = Connection.ClientAuthMethod(rawValue: s) { clientAuth = m } else {
+                problem("client_auth", "must be one of basic, post, none; got '\(s)'")
+            }
+        }
+        let ports = redirectPorts()
+        var redirectURI: URL?
+        if let s = string("redirect_uri") {
+            if let u = URL(string: s), u.scheme == "http", let host = u.host, URLSafety.isLoopback(host: host), u.port != nil {
+                redirectURI = u
+            } else {
+                problem("redirect_uri", "must be a loopback http URL with a port, like http://127.0.0.1:8400/callback")
+            }
+        }
+        let ca = string("ca_bundle")
+        if let ca, !FileManager.default.isReadableFile(atPath: ca) { problem("ca_bundle", "file '\(ca)' cannot be read") }
+        var timeout: TimeInterval = 300
+        if let v = table["authorization_timeout"] {
+            if let i = v.int, (10...3600).contains(i) { timeout = TimeInterval(i) } else {
+                problem("authorization_timeout", "must be a whole number of seconds between 10 and 3600")
+            }
+        }
+        guard problems.count == before, let jira, let clientID else { return nil }
+        return Connection(
+            id: id, name: string("name") ?? id, jiraURL: jira, gatewayURL: gateway, issuer: issuer,
+            authorizationURL: authorization, tokenURL: token, revocationURL: revocation,
+            deviceAuthorizationURL: device, clientID: clientID, clientSecretFile: secretFile,
+            scope: scope, isDefault: isDefault, clientAuth: clientAuth, redirectPorts: ports,
+            redirectURI: redirectURI, caBundle: ca, authorizationTimeout: timeout, origin: origin)
+    }
+
+    /// `redirect_ports = [8400, 8401]` or `redirect_ports = "8400-8410"`.
+    mutating func redirectPorts() -> [Int] {
+        guard let value = table["redirect_ports"] else { return [] }
+        let valid = 1024...65535
+        if let array = value.array {
+            let ports = array.compactMap { $0.int }
+            if ports.count == array.count, ports.allSatisfy(valid.contains), !ports.isEmpty { return ports }
+        } else if let s = value.string {
+            let parts = s.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            if parts.count == 2, let lo = parts[0], let hi = parts[1], valid.contains(lo), valid.contains(hi), lo <= hi, hi - lo < 1000 {
+                return Array(lo...hi)
+            }
+        }
+        problem("redirect_ports", "must be a list of ports like [8400, 8401] or a range like \"8400-8410\" (1024–65535)")
+        return []
+    }
+}

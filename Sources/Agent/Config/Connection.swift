@@ -1,0 +1,88 @@
+public import Foundation
+
+/// One Jira connection as an admin or a user configured it (DESIGN §3), validated.
+///
+/// `jiraURL` is what people browse (it may be internal); `apiBaseURL` is where API calls
+/// go: the gateway when one is set, else Jira itself.
+public struct Connection: Sendable, Hashable {
+    /// Where a connection was defined.
+    public enum Origin: Sendable, Hashable {
+        /// The admin's catalog (`/etc/xdg/...`): global for every team.
+        case global(file: String)
+        /// The user's own catalog (`$XDG_CONFIG_HOME/...`).
+        case user(file: String)
+
+        public var file: String {
+            switch self { case .global(let f), .user(let f): return f }
+        }
+        public var isGlobal: Bool { if case .global = self { return true } else { return false } }
+    }
+
+    /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+    public enum ClientAuthMethod: String, Sendable, Hashable, CaseIterable {
+        case basic, post, none
+    }
+
+    public var id: String
+    public var name: String
+    public var jiraURL: URL
+    public var gatewayURL: URL?
+    public var issuer: String?
+    public var authorizationURL: URL?
+    public var tokenURL: URL?
+    public var revocationURL: URL?
+    public var deviceAuthorizationURL: URL?
+    public var clientID: String
+    /// A file holding the client secret (mode 0600 recommended); else the keyring.
+    public var clientSecretFile: String?
+    public var scope: String
+    public var isDefault: Bool
+    public var clientAuth: ClientAuthMethod
+    /// Ports tried in order for the loopback redirect, for servers that need an exact URI.
+    public var redirectPorts: [Int]
+    /// An exact registered redirect URI (e.g. `http://localhost:8400/callback`).
+    public var redirectURI: URL?
+    /// A PEM bundle of CAs trusted for this connection's https endpoints (internal CAs).
+    public var caBundle: String?
+    /// How long a browser authorization may take before it is abandoned.
+    public var authorizationTimeout: TimeInterval
+    public var origin: Origin
+
+    /// Where API calls go: the gateway when set, else Jira.
+    public var apiBaseURL: URL { gatewayURL ?? jiraURL }
+
+    public init(
+        id: String, name: String? = nil, jiraURL: URL, gatewayURL: URL? = nil, issuer: String? = nil,
+        authorizationURL: URL? = nil, tokenURL: URL? = nil, revocationURL: URL? = nil,
+        deviceAuthorizationURL: URL? = nil, clientID: String, clientSecretFile: String? = nil,
+        scope: String = "", isDefault: Bool = false, clientAuth: ClientAuthMethod = .basic,
+        redirectPorts: [Int] = [], redirectURI: URL? = nil, caBundle: String? = nil,
+        authorizationTimeout: TimeInterval = 300, origin: Origin = .user(file: "<memory>")
+    ) {
+        self.id = id
+        self.name = name ?? id
+        self.jiraURL = jiraURL
+        self.gatewayURL = gatewayURL
+        self.issuer = issuer
+        self.authorizationURL = authorizationURL
+        self.tokenURL = tokenURL
+        self.revocationURL = revocationURL
+        self.deviceAuthorizationURL = deviceAuthorizationURL
+        self.clientID = clientID
+        self.clientSecretFile = clientSecretFile
+        self.scope = scope
+        self.isDefault = isDefault
+        self.clientAuth = clientAuth
+        self.redirectPorts = redirectPorts
+        self.redirectURI = redirectURI
+        self.caBundle = caBundle
+        self.authorizationTimeout = authorizationTimeout
+        self.origin = origin
+    }
+
+    /// Plain-http endpoints other than loopback are refused at load time (SECURITY S13);
+    /// loopback http is allowed for development and shown in `status`.
+    public var usesInsecureLoopbackHTTP: Bool {
+        [jiraURL, gatewayURL, authorizationURL, tokenURL].compactMap { $0 }.contains { $0.scheme == "http" }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import Logging
+import OAuth
+
+/// Learns the Jira account a fresh token belongs to: `GET /rest/api/2/myself` through the
+/// connection's API base (the gateway when set). Best effort: `nil` when it fails.
+struct AccountLookup {
+    let client: ConnectionOAuthClient
+    let logger: Logger
+
+    func account(with tokens: TokenSet) async -> String? {
+        let base = client.connection.apiBaseURL
+        let url = base.appendingPathComponent("rest/api/2/myself")
+        let request = HTTPRequestSpec(method: "GET", url: url, headers: [
+            (name: "Authorization", value: "Bearer \(tokens.accessToken)"),
+            (name: "Accept", value: "application/json"),
+        ], body: Data())
+        do {
+            let response = try await client.send(request)
+            guard response.status == 200,
+                  let object = try JSONSerialization.jsonObject(with: response.body) as? [String: Any] else {
+                logger.info("account lookup failed", metadata: ["status": "\(response.status)"])
+                return nil
+            }
+            return (object["name"] as? String) ?? (object["key"] as? String) ?? (object["emailAddress"] as? String)
+        } catch {
+            logger.info("account lookup failed", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+}

@@ -1,0 +1,320 @@
+public import Foundation
+import Keyring
+import Logging
+public import OAuth
+
+/// One connection's tokens and everything that happens to them: load, authorize,
+/// refresh ahead of expiry, revoke (DESIGN §5). An actor with an explicit `SessionState`,
+/// re-checked after every `await` (STYLE §7).
+///
+/// Single flight: concurrent callers join the one authorization or refresh in progress,
+/// so a hundred callers cause one browser tab or one refresh request.
+public actor Session {
+    public let connection: Connection
+    let client: ConnectionOAuthClient
+    let store: any TokenStore
+    let authorizer: Authorizer
+    let cache: TokenCache
+    let clock: any WallClock
+    let policy: RefreshPolicy
+    let notifier: Notifier
+    let logger: Logger
+
+    private(set) var state: SessionState = .unloaded
+    /// Bumped by revocation and new authorizations: work started under an older
+    /// generation must not bring tokens back (SECURITY S12).
+    private var generation = 0
+    private var refreshing: Task<TokenSet, any Error>?
+    private var authorizing: Task<TokenSet, any Error>?
+    private var timer: Task<Void, Never>?
+    private var nextRefresh: Date?
+    private var lastRefresh: Date?
+    private var lastError: String?
+    private var failures = 0
+    /// Tokens obtained but not yet persisted (keyring failed): not handed out (S6).
+    private var unsaved = false
+
+    init(connection: Connection, client: ConnectionOAuthClient, store: any TokenStore, authorizer: Authorizer,
+         cache: TokenCache, clock: any WallClock, policy: RefreshPolicy, notifier: Notifier, logger: Logger) {
+        self.connection = connection
+        self.client = client
+        self.store = store
+        self.authorizer = authorizer
+        self.cache = cache
+        self.clock = clock
+        self.policy = policy
+        self.notifier = notifier
+        var logger = logger
+        logger[metadataKey: "connection"] = "\(connection.id)"
+        self.logger = logger
+    }
+
+    // MARK: Tokens for callers
+
+    /// A token valid for `minValid` seconds: from memory, else a refresh, else (when
+    /// `interactive`) the one authorization in progress.
+    public func accessToken(minValid: TimeInterval, interactive: Bool) async throws -> TokenSet {
+        try await loadIfNeeded()
+        try await persistIfNeeded()
+        if let tokens = state.tokens, tokens.isValid(for: minValid, at: clock.now()) { return tokens }
+        if let tokens = state.tokens, tokens.refreshToken != nil {
+            do {
+                let fresh = try await refresh()
+                if fresh.isValid(for: minValid, at: clock.now()) { return fresh }
+            } catch let error as AgentError where error.code != .authorizationRequired || !interactive {
+                throw error
+            } catch let error as AgentError where error.code == .authorizationRequired {
+                _ = error  // fall through to an interactive authorization
+            }
+        }
+        if let authorizing { return try await authorizing.value }
+        guard interactive else { throw authorizationRequired() }
+        return try await authorize(mode: authorizer.launcher.canOpen ? .browser : .noBrowser, announce: { [logger] line in
+            logger.notice("authorization needed", metadata: ["hint": "\(line)"])
+        })
+    }
+
+    /// The gateway refused `rejected` as `invalid_token`: refresh once for everyone who
+    /// saw that token; callers holding an older token get the current one.
+    public func refreshAfterRejection(rejected: String) async throws -> TokenSet {
+        try await loadIfNeeded()
+        if let tokens = state.tokens, tokens.accessToken != rejected { return tokens }
+        if state.tokens?.refreshToken == nil { throw authorizationRequired() }
+        return try await refresh()
+    }
+
+    // MARK: Authorization
+
+    /// Runs (or joins) the interactive authorization; saves before returning.
+    public func authorize(mode: Authorizer.Mode, announce: @escaping Authorizer.Announce, readLine: Authorizer.ReadLine? = nil) async throws -> TokenSet {
+        if let authorizing { return try await authorizing.value }
+        try? await loadIfNeeded()
+        let previous = state
+        state = .authorizing
+        generation += 1
+        let task = Task { try await self.performAuthorization(mode: mode, announce: announce, readLine: readLine) }
+        authorizing = task
+        defer { authorizing = nil }
+        do {
+            return try await task.value
+        } catch {
+            if case .authorizing = state { state = previous.tokens != nil ? previous : .unauthorized }
+            if case .needsReauthorization = previous, state.tokens == nil { state = previous }
+            lastError = "\(error)"
+            throw error
+        }
+    }
+
+    private func performAuthorization(mode: Authorizer.Mode, announce: @escaping Authorizer.Announce, readLine: Authorizer.ReadLine?) async throws -> TokenSet {
+        let generation = self.generation
+        let previousAccount = state.tokens?.account
+        var tokens = try await authorizer.authorize(client: client, mode: mode, announce: announce, readLine: readLine)
+        tokens.account = await AccountLookup(client: client, logger: logger).account(with: tokens)
+        guard generation == self.generation else { throw revokedDuringWork() }
+        if let before = previousAccount, let now = tokens.account, before != now {
+            logger.warning("signed in as a different account", metadata: ["before": "\(before)", "now": "\(now)"])
+            announce("Note: signed in as '\(now)', previously '\(before)'.")
+        }
+        try await adopt(tokens)
+        logger.info("authorized", metadata: ["account": "\(tokens.account ?? "-")"])
+        return tokens
+    }
+
+    // MARK: Refresh
+
+    /// Refreshes now, or joins the refresh in flight (single flight, SECURITY S6).
+    @discardableResult
+    public func refresh() async throws -> TokenSet {
+        if let refreshing { return try await refreshing.value }
+        guard let tokens = state.tokens else { throw authorizationRequired() }
+        state = .refreshing(tokens)
+        let task = Task { try await self.performRefresh(tokens) }
+        refreshing = task
+        defer { refreshing = nil }
+        return try await task.value
+    }
+
+    private func performRefresh(_ tokens: TokenSet) async throws -> TokenSet {
+        let generation = self.generation
+        do {
+            let fresh = try await client.refresh(tokens, now: clock.now())
+            guard generation == self.generation else { throw revokedDuringWork() }
+            failures = 0
+            lastRefresh = clock.now()
+            try await adopt(fresh)
+            logger.info("refreshed", metadata: ["expires_at": "\(fresh.expiresAt.map { Int($0.timeIntervalSince1970) } ?? 0)"])
+            return fresh
+        } catch let error as AgentError where error.code == .authorizationRequired && generation == self.generation {
+            // S6: another process may have rotated the refresh token; re-read the store.
+            if let stored = try? await store.load(connection: connection.id), stored.refreshToken != tokens.refreshToken {
+                logger.info("refresh token changed in the keyring; using it")
+                state = .authorized(stored)
+                cache.set(connection.id, stored)
+                schedule(for: stored)
+                return stored
+            }
+            state = .needsReauthorization(reason: error.message, account: tokens.account)
+            cache.remove(connection.id)
+            cancelTimer()
+            lastError = error.message
+            logger.warning("refresh refused; authorization needed")
+            notifier.send("Jira access for \(connection.name) expired", "Sign in again: jira-auth-agent login \(connection.id)")
+            throw error
+        } catch let error as AgentError where generation == self.generation {
+            // Transient (network, 5xx) or a keyring failure: keep the tokens, retry later.
+            if case .refreshing(let held) = state { state = .authorized(held) }
+            failures += 1
+            lastError = error.message
+            let delay = policy.backoff(attempt: failures)
+            logger.info("refresh failed; will retry", metadata: ["in_seconds": "\(Int(delay))", "code": "\(error.code.rawValue)"])
+            arm(at: clock.now().addingTimeInterval(delay))
+            throw error
+        }
+    }
+
+    /// Persists, then publishes (S6: the new refresh token is stored before the new
+    /// access token is used).
+    private func adopt(_ tokens: TokenSet) async throws {
+        state = .authorized(tokens)
+        unsaved = true
+        try await persistIfNeeded()
+        lastError = nil
+        schedule(for: tokens)
+    }
+
+    private func persistIfNeeded() async throws {
+        guard unsaved, let tokens = state.tokens else { return }
+        do {
+            try await store.save(tokens, for: identity(account: tokens.account))
+            unsaved = false
+            cache.set(connection.id, tokens)
+        } catch {
+            cache.remove(connection.id)
+            throw KeyringFailure.agentError(error, connection: connection.id)
+        }
+    }
+
+    // MARK: Revocation
+
+    /// Revokes at the server (refresh token first, RFC 7009 §2.1), then deletes the
+    /// keyring item — deleted even when the server could not confirm, since the user asked.
+    public func revoke() async throws -> RevocationReport {
+        generation += 1
+        cancelTimer()
+        authorizing?.cancel()
+        _ = try? await refreshing?.value   // let a racing refresh finish, then discard it
+        try? await loadIfNeeded()
+        let tokens: TokenSet?
+        switch state {
+        case .authorized(let t), .refreshing(let t): tokens = t
+        default: tokens = try? await store.load(connection: connection.id)
+        }
+        state = .revoked
+        cache.remove(connection.id)
+        var report = RevocationReport(connection: connection.id)
+        if let tokens {
+            report = await Revoker(client: client, logger: logger).revoke(tokens)
+        }
+        do {
+            report.deletedFromKeyring = try await store.delete(connection: connection.id)
+        } catch {
+            throw KeyringFailure.agentError(error, connection: connection.id)
+        }
+        unsaved = false
+        lastError = report.uncertain.isEmpty ? nil : "revocation unconfirmed: the tokens may still be valid until they expire"
+        logger.info("revoked", metadata: ["server_confirmed": "\(report.uncertain.isEmpty)"])
+        return report
+    }
+
+    // MARK: Loading, scheduling, status
+
+    /// Reads the keyring once; keyring errors are thrown (never read as "no token").
+    func loadIfNeeded() async throws {
+        guard case .unloaded = state else { return }
+        let loaded: TokenSet?
+        do { loaded = try await store.load(connection: connection.id) } catch {
+            lastError = "\(error)"
+            throw KeyringFailure.agentError(error, connection: connection.id)
+        }
+        guard case .unloaded = state else { return }
+        if let loaded {
+            state = .authorized(loaded)
+            cache.set(connection.id, loaded)
+            schedule(for: loaded)
+        } else {
+            state = .unauthorized
+        }
+    }
+
+    /// Loads at start-up so that proactive refresh runs without any caller.
+    public func start() async {
+        do { try await loadIfNeeded() } catch {
+            logger.warning("cannot read the keyring at start", metadata: ["error": "\(error)"])
+        }
+    }
+
+    public func shutdown() {
+        cancelTimer()
+        refreshing?.cancel()
+        authorizing?.cancel()
+    }
+
+    private func schedule(for tokens: TokenSet) {
+        guard tokens.refreshToken != nil,
+              let at = policy.refreshTime(obtainedAt: tokens.obtainedAt, expiresAt: tokens.expiresAt) else {
+            cancelTimer()
+            return
+        }
+        arm(at: at)
+    }
+
+    private func arm(at date: Date) {
+        timer?.cancel()
+        nextRefresh = date
+        let clock = self.clock
+        timer = Task { [weak self] in
+            do { try await clock.sleep(until: date) } catch { return }
+            await self?.timerFired()
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+        nextRefresh = nil
+    }
+
+    private func timerFired() async {
+        timer = nil
+        nextRefresh = nil
+        guard state.tokens != nil else { return }
+        _ = try? await refresh()
+    }
+
+    public func status() -> SessionStatus {
+        var account: String? = state.tokens?.account
+        if case .needsReauthorization(_, let a) = state { account = a }
+        return SessionStatus(
+            connection: connection.id, name: connection.name, state: state.name, account: account,
+            expiresAt: state.tokens?.expiresAt, nextRefresh: nextRefresh, lastRefresh: lastRefresh,
+            lastError: lastError, hasRefreshToken: state.tokens?.refreshToken != nil,
+            jiraURL: connection.jiraURL.absoluteString, apiURL: connection.apiBaseURL.absoluteString,
+            origin: connection.origin.isGlobal ? "global" : "user", isDefault: connection.isDefault,
+            insecureLoopbackHTTP: connection.usesInsecureLoopbackHTTP)
+    }
+
+    private func identity(account: String?) -> ItemIdentity {
+        ItemIdentity(connection: connection.id, jiraURL: connection.jiraURL.absoluteString, account: account,
+                     label: "Jira tokens — \(connection.name)")
+    }
+
+    private func authorizationRequired() -> AgentError {
+        let reason: String
+        if case .needsReauthorization(let r, _) = state { reason = " (\(r))" } else { reason = "" }
+        return AgentError(.authorizationRequired, "Jira access for '\(connection.id)' needs authorization\(reason). Run: jira-auth-agent login \(connection.id)")
+    }
+
+    private func revokedDuringWork() -> AgentError {
+        AgentError(.authorizationRequired, "Access for '\(connection.id)' was revoked while the request was in progress. Run: jira-auth-agent login \(connection.id)")
+    }
+}

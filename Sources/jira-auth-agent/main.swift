@@ -1,0 +1,3 @@
+import ArgumentParser
+import Agent
+print("jira-auth-agent")
