@@ -59,4 +59,16 @@ extension KeyringError {
             return .other
         }
     }
+
+    /// An item went away under our feet: `secret-error` 3 (`SECRET_ERROR_NO_SUCH_OBJECT`), or
+    /// the `g-dbus-error-quark` UnknownMethod that libsecret sets ("No such secret item at
+    /// path") when an item found by a search is gone before its properties are loaded.
+    var isVanishedItem: Bool {
+        guard let underlying else { return false }
+        switch underlying.domain {
+        case "secret-error": return underlying.code == Int(SECRET_ERROR_NO_SUCH_OBJECT.rawValue)
+        case "g-dbus-error-quark": return underlying.code == Int(G_DBUS_ERROR_UNKNOWN_METHOD.rawValue)
+        default: return false
+        }
+    }
 }

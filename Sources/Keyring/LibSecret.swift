@@ -59,31 +59,72 @@ enum LibSecret {
         return try body(value)
     }
 
-    /// Searches all collections for items of the schema with `attributes`, locked ones
-    /// included, never unlocking (no prompt). With `loadSecrets`, secrets of unlocked items
-    /// are loaded too (`readSecret`). Calls `body` with the items and frees the list and its
-    /// items afterwards: the one place search results are freed.
+    /// Searches all collections for our items with `attributes`, locked ones included, never
+    /// unlocking (no prompt). With `loadSecrets`, secrets of unlocked items are loaded too
+    /// (`readSecret`). Calls `body` with the items and frees the list and its items
+    /// afterwards: the one place search results are freed.
+    ///
+    /// The search does not pass the schema: gnome-keyring cannot match `xdg:schema` on items
+    /// of a locked collection (measured: `SearchItems {xdg:schema, connection}` returns no
+    /// locked path, `{connection}` does), so a schema search would read "locked" as "absent".
+    /// Results are filtered to our schema by `isOurs` instead.
     static func withItems<R>(
-        _ schema: Schema, _ attributes: [String: String], loadSecrets: Bool,
+        _ attributes: [String: String], loadSecrets: Bool,
         _ cancellable: Cancellable, connection: String?, _ body: ([Item]) throws -> R
     ) throws -> R {
         var flags = SECRET_SEARCH_ALL.rawValue
         if loadSecrets { flags |= SECRET_SEARCH_LOAD_SECRETS.rawValue }
-        var error: UnsafeMutablePointer<GError>?
-        let list = withAttributes(attributes) { table in
-            secret_service_search_sync(
-                nil, schema.pointer, table, SecretSearchFlags(rawValue: flags), cancellable, &error)
+        // An item deleted by another client between SearchItems and the loading of its
+        // properties fails the whole search with NoSuchObject (seen with concurrent tests):
+        // search again, within the same deadline.
+        var attempt = 1
+        var list: UnsafeMutablePointer<GList>?
+        while true {
+            var error: UnsafeMutablePointer<GError>?
+            list = withAttributes(attributes) { table in
+                secret_service_search_sync(
+                    nil, nil, table, SecretSearchFlags(rawValue: flags), cancellable, &error)
+            }
+            do {
+                try KeyringError.check(&error, connection: connection)
+                break
+            } catch let error as KeyringError where error.isVanishedItem && attempt < 3 {
+                attempt += 1
+            }
         }
         defer { g_list_free_full(list, g_object_unref) }
-        try KeyringError.check(&error, connection: connection)
         var items: [Item] = []
         var node = list
         while let current = node {
-            if let data = current.pointee.data { items.append(data.assumingMemoryBound(to: SecretItem.self)) }
+            if let data = current.pointee.data {
+                let item = data.assumingMemoryBound(to: SecretItem.self)
+                if isOurs(item) { items.append(item) }
+            }
             node = current.pointee.next
         }
         return try body(items)
     }
+
+    /// Whether an item belongs to `TokenSchema`. A locked gnome-keyring item shows its
+    /// attributes only as MD5 hashes (`gkr:compat:hashed:NAME`) and a placeholder
+    /// `xdg:schema` of `org.freedesktop.Secret.Generic` (measured); a locked item whose
+    /// schema cannot be told at all counts as ours, so that "locked" fails closed.
+    static func isOurs(_ item: Item) -> Bool {
+        let attributes = allAttributes(item)
+        guard isLocked(item) else { return attributes["xdg:schema"] == TokenSchema.name }
+        if let hashed = attributes["gkr:compat:hashed:xdg:schema"] { return hashed == hashedSchemaName }
+        switch attributes["xdg:schema"] {
+        case nil, "org.freedesktop.Secret.Generic": return true
+        case let schema?: return schema == TokenSchema.name
+        }
+    }
+
+    /// gnome-keyring's hash of our schema name: MD5 of the value, in hex (measured).
+    private static let hashedSchemaName: String = {
+        guard let digest = g_compute_checksum_for_string(G_CHECKSUM_MD5, TokenSchema.name, -1) else { return "" }
+        defer { g_free(digest) }
+        return String(cString: digest)
+    }()
 
     /// A copy of the item's secret, loaded by a search with `loadSecrets`; `nil` when it was
     /// not loaded (locked item). The `SecretValue` is unreffed (and wiped) here.
@@ -112,13 +153,18 @@ enum LibSecret {
     }
 
     /// The item's attributes as the service reports them (hashed names for locked items).
-    static func attributes(_ item: Item) -> [String: String] {
+    static func allAttributes(_ item: Item) -> [String: String] {
         guard let table = secret_item_get_attributes(item) else { return [:] }
         defer { g_hash_table_unref(table) }
         var result: [String: String] = [:]
-        for name in TokenSchema.attributeNames {
-            let value = name.withCString { g_hash_table_lookup(table, $0) }
-            if let value { result[name] = String(cString: value.assumingMemoryBound(to: CChar.self)) }
+        var iterator = GHashTableIter()
+        g_hash_table_iter_init(&iterator, table)
+        var key: gpointer?
+        var value: gpointer?
+        while g_hash_table_iter_next(&iterator, &key, &value) != 0 {
+            guard let key, let value else { continue }
+            result[String(cString: key.assumingMemoryBound(to: CChar.self))] =
+                String(cString: value.assumingMemoryBound(to: CChar.self))
         }
         return result
     }
@@ -126,6 +172,10 @@ enum LibSecret {
     static func delete(_ item: Item, _ cancellable: Cancellable, connection: String?) throws {
         var error: UnsafeMutablePointer<GError>?
         _ = secret_item_delete_sync(item, cancellable, &error)
-        try KeyringError.check(&error, connection: connection)
+        do {
+            try KeyringError.check(&error, connection: connection)
+        } catch let error as KeyringError where error.isVanishedItem {
+            return  // deleted meanwhile by another client: the outcome we wanted
+        }
     }
 }

@@ -9,7 +9,7 @@ extension SecretServiceStore {
     func loadSecret(_ connection: String, _ call: BoundedCaller.Cancellation) throws -> Data? {
         let query = [TokenSchema.connection: connection]
         return try LibSecret.withItems(
-            schema, query, loadSecrets: true, call.pointer, connection: connection
+            query, loadSecrets: true, call.pointer, connection: connection
         ) { items in
             if items.contains(where: LibSecret.isLocked) {
                 throw KeyringError(code: .locked, connection: connection)
@@ -48,7 +48,7 @@ extension SecretServiceStore {
             }
         }
         let query = [TokenSchema.connection: connection]
-        try LibSecret.withItems(schema, query, loadSecrets: false, call.pointer, connection: connection) {
+        try LibSecret.withItems(query, loadSecrets: false, call.pointer, connection: connection) {
             items in
             for item in items where LibSecret.objectPath(item) != path && !LibSecret.isLocked(item) {
                 try LibSecret.delete(item, call.pointer, connection: connection)
@@ -61,7 +61,7 @@ extension SecretServiceStore {
     func deleteItems(_ connection: String, _ call: BoundedCaller.Cancellation) throws -> Bool {
         let query = [TokenSchema.connection: connection]
         return try LibSecret.withItems(
-            schema, query, loadSecrets: false, call.pointer, connection: connection
+            query, loadSecrets: false, call.pointer, connection: connection
         ) { items in
             if items.contains(where: LibSecret.isLocked) {
                 throw KeyringError(code: .locked, connection: connection)
@@ -76,11 +76,11 @@ extension SecretServiceStore {
     /// Every item of the schema, locked ones included (their attributes are hidden: see
     /// `TokenSchema.identity`), sorted by connection.
     func listItems(_ call: BoundedCaller.Cancellation) throws -> [StoredItem] {
-        try LibSecret.withItems(schema, [:], loadSecrets: false, call.pointer, connection: nil) { items in
+        try LibSecret.withItems([:], loadSecrets: false, call.pointer, connection: nil) { items in
             items.map { item in
                 StoredItem(
                     identity: TokenSchema.identity(
-                        attributes: LibSecret.attributes(item), label: LibSecret.label(item)),
+                        attributes: LibSecret.allAttributes(item), label: LibSecret.label(item)),
                     locked: LibSecret.isLocked(item))
             }
             .sorted { ($0.identity.connection, $0.identity.label) < ($1.identity.connection, $1.identity.label) }

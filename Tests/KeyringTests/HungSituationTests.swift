@@ -1,0 +1,58 @@
+import Foundation
+import Keyring
+import OAuth
+import Testing
+
+/// A Secret Service that owns its name and never answers (`keyring-session.sh hung`): calls
+/// end at their bound, not after libsecret's 50 s, and the process stays usable.
+@Suite(
+    "SecretServiceStore with a hung Secret Service", .serialized, .timeLimit(.minutes(1)),
+    .enabled(if: Situation.current == .hung, Situation.hung.skipReason))
+struct HungSituationTests {
+    let store = SecretServiceStore(timeout: .seconds(1))
+    let clock = ContinuousClock()
+
+    @Test("a call with a 1 s bound throws .timedOut after about 1 s")
+    func loadTimesOut() async throws {
+        let start = clock.now
+        let error = await #expect(throws: KeyringError.self) {
+            try await store.load(connection: "any")
+        }
+        let elapsed = clock.now - start
+        #expect(error?.code == .timedOut)
+        #expect(error?.description.contains("within 1 s") == true)
+        #expect(elapsed >= .milliseconds(900))
+        #expect(elapsed < .seconds(5), "took \(elapsed)")
+    }
+
+    @Test("calls keep timing out at the bound, and other work goes on meanwhile")
+    func processStaysUsable() async throws {
+        let start = clock.now
+        let save = Task { [store] in try await store.save(Fixture.tokens(), for: Fixture.identity("x")) }
+        let list = Task { [store] in try await store.list() }
+        // While two keyring calls wait, the concurrency pool is free for other work.
+        let memory: any TokenStore = MemoryStore()
+        try await memory.save(Fixture.tokens(), for: Fixture.identity("m"))
+        #expect(try await memory.load(connection: "m") == Fixture.tokens())
+        let work = await withTaskGroup(of: Int.self) { group in
+            for i in 0..<100 { group.addTask { i } }
+            return await group.reduce(0, +)
+        }
+        #expect(work == 4950)
+        #expect(clock.now - start < .milliseconds(500), "the pool was blocked")
+        await #expect(throws: KeyringError.self) { try await save.value }
+        await #expect(throws: KeyringError.self) { _ = try await list.value }
+        #expect(clock.now - start < .seconds(5), "took \(clock.now - start)")
+        #expect(await store.health() == .timedOut)
+    }
+
+    @Test("cancelling the task ends the call at once")
+    func cancellation() async throws {
+        let start = clock.now
+        let task = Task { try await SecretServiceStore(timeout: .seconds(30)).load(connection: "any") }
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(clock.now - start < .seconds(2), "took \(clock.now - start)")
+    }
+}
