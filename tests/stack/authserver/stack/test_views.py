@@ -1,0 +1,86 @@
+"""TEST-ONLY endpoints and counters. They let tests observe and disturb the server:
+  GET  /test/stats                  token-endpoint calls by grant type, authorization codes issued
+  POST /test/reset-stats            zero the counters
+  POST /test/revoke-refresh-tokens  revoke every refresh token of alice (a revoke behind the
+                                    agent's back)
+No authentication: this server only ever listens on 127.0.0.1 for tests."""
+import threading
+from collections import Counter
+from urllib.parse import parse_qs
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from oauth2_provider.models import Grant, RefreshToken
+
+GRANT_NAMES = {
+    "authorization_code": "authorization_code",
+    "refresh_token": "refresh_token",
+    "urn:ietf:params:oauth:grant-type:device_code": "device_code",
+}
+_lock = threading.Lock()
+_counts: Counter = Counter()
+
+
+def _bump(key: str) -> None:
+    with _lock:
+        _counts[key] += 1
+
+
+class TokenEndpointStatsMiddleware:
+    """Counts POST /o/token/ by grant_type, and failed ones (status >= 400) separately."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path != "/o/token/" or request.method != "POST":
+            return self.get_response(request)
+        # request.body first: it is cached, so DOT can still read request.POST afterwards.
+        grant_type = parse_qs(request.body.decode("utf-8", "replace")).get("grant_type", [""])[0]
+        name = GRANT_NAMES.get(grant_type, "other")
+        _bump(f"token:{name}")
+        response = self.get_response(request)
+        if response.status_code >= 400:
+            _bump(f"token_error:{name}")
+        return response
+
+
+@receiver(post_save, sender=Grant)
+def _count_code(sender, created, **kwargs):
+    if created:
+        _bump("codes_issued")
+
+
+@require_GET
+def stats(request):
+    with _lock:
+        c = dict(_counts)
+    names = ["authorization_code", "refresh_token", "device_code", "other"]
+    return JsonResponse({
+        "token_calls": {n: c.get(f"token:{n}", 0) for n in names},
+        "token_errors": {n: c.get(f"token_error:{n}", 0) for n in names},
+        "authorization_codes_issued": c.get("codes_issued", 0),
+    })
+
+
+@csrf_exempt
+@require_POST
+def reset_stats(request):
+    with _lock:
+        _counts.clear()
+    return JsonResponse({"reset": True})
+
+
+@csrf_exempt
+@require_POST
+def revoke_refresh_tokens(request):
+    alice = get_user_model().objects.get(username="alice")
+    revoked = 0
+    for rt in RefreshToken.objects.filter(user=alice, revoked__isnull=True):
+        rt.revoke()  # also deletes its access token
+        revoked += 1
+    return JsonResponse({"revoked": revoked})
