@@ -1,0 +1,108 @@
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Rewrites absolute links to the connection's Jira or gateway base into links to the proxy
+/// (issue 5), so clients that follow `self` stay on the proxy: the Python `jira` library
+/// does `PUT <issue.self>` (TEST-STACK-NOTES, "Jira stand-in").
+///
+/// Works on bytes: each base is matched plainly and JSON-escaped (`https:\/\/host\/ctx`),
+/// and only at a boundary (`/`, `"`, `?`, `#`, `\` or the end), so `https://host/ctxfoo`
+/// is left alone.
+struct LinkRewriter {
+    private struct Pattern {
+        let from: [UInt8]
+        let to: [UInt8]
+    }
+
+    private let patterns: [Pattern]
+
+    /// - Parameters:
+    ///   - bases: absolute bases without trailing slash (`UpstreamTarget.rewriteBases`).
+    ///   - proxyBase: e.g. `http://127.0.0.1:7744/jira/acme`, without trailing slash.
+    init(bases: [String], proxyBase: String) {
+        var patterns: [Pattern] = []
+        for base in bases where !base.isEmpty {
+            patterns.append(Pattern(from: Array(base.utf8), to: Array(proxyBase.utf8)))
+            if base.contains("/") {
+                patterns.append(Pattern(from: Array(Self.jsonEscaped(base).utf8), to: Array(Self.jsonEscaped(proxyBase).utf8)))
+            }
+        }
+        self.patterns = patterns.sorted { $0.from.count > $1.from.count }
+    }
+
+    static func jsonEscaped(_ s: String) -> String {
+        s.replacingSlashes()
+    }
+
+    /// The rewritten bytes, or `nil` when nothing matched (the caller keeps the original).
+    func rewrite(_ input: ByteBuffer) -> ByteBuffer? {
+        input.withUnsafeReadableBytes { bytes -> ByteBuffer? in
+            var output: ByteBuffer? = nil
+            var copied = 0
+            var i = 0
+            let n = bytes.count
+            while i < n {
+                // Every pattern starts with `h` (http/https): jump to the next candidate.
+                guard let base = bytes.baseAddress,
+                      let hit = memchr(base + i, Int32(UInt8(ascii: "h")), n - i)
+                else { break }
+                i = UnsafeRawPointer(hit) - base
+                var matched: Pattern? = nil
+                for p in patterns where i + p.from.count <= n {
+                    if Self.matches(bytes, at: i, p.from), Self.isBoundary(bytes, at: i + p.from.count) {
+                        matched = p
+                        break
+                    }
+                }
+                guard let p = matched else { i += 1; continue }
+                if output == nil {
+                    output = ByteBufferAllocator().buffer(capacity: n + 256)
+                }
+                output!.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copied..<i]))
+                output!.writeBytes(p.to)
+                i += p.from.count
+                copied = i
+            }
+            guard var out = output else { return nil }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copied..<n]))
+            return out
+        }
+    }
+
+    /// Rewrites a header value such as `Location` when it starts with a base.
+    func rewrite(_ value: String) -> String? {
+        var buffer = ByteBuffer(string: value)
+        guard let out = rewrite(buffer) else { return nil }
+        buffer = out
+        return buffer.readString(length: buffer.readableBytes)
+    }
+
+    private static func matches(_ bytes: UnsafeRawBufferPointer, at i: Int, _ pattern: [UInt8]) -> Bool {
+        for k in 0..<pattern.count where bytes[i + k] != pattern[k] { return false }
+        return true
+    }
+
+    private static func isBoundary(_ bytes: UnsafeRawBufferPointer, at i: Int) -> Bool {
+        guard i < bytes.count else { return true }
+        switch bytes[i] {
+        case UInt8(ascii: "/"), UInt8(ascii: "\""), UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "\\"):
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+extension String {
+    /// `/` → `\/`, as JSON encoders such as Jira's may write it.
+    func replacingSlashes() -> String {
+        var out = ""
+        out.reserveCapacity(utf8.count + 8)
+        for ch in self { if ch == "/" { out += "\\/" } else { out.append(ch) } }
+        return out
+    }
+}

@@ -1,0 +1,72 @@
+import NIOCore
+import NIOHTTP1
+
+/// One request on its way through the proxy: what came in, where it goes, and how far the
+/// response has got. Confined to the client channel's event loop.
+final class ProxyExchange {
+    /// How the upstream's response is being handled.
+    enum Response {
+        /// Nothing received yet.
+        case waiting
+        /// A 401 `invalid_token` that will be replaced by a retry (its body is dropped).
+        case discardingRejection
+        /// A JSON body collected for link rewriting (bounded by `maxRewriteBodySize`).
+        case buffering(HTTPResponseHead, ByteBuffer)
+        /// Head sent to the client; body parts pass through as they arrive.
+        case streaming
+        case finished
+    }
+
+    let head: HTTPRequestHead
+    let name: String
+    let target: UpstreamTarget
+    /// `Host` exactly as the client sent it (it is on the allowlist): the proxy base for
+    /// rewritten links is `http://<clientHost>/jira/<name>`.
+    let clientHost: String
+    let expectsContinue: Bool
+
+    /// The Jira path and query after `/jira/<name>`.
+    var routeRest: Substring = ""
+    var pool: UpstreamPool?
+    var upstreamReused = false
+    var token: String?
+    var upstreamHead: HTTPRequestHead?
+    var upstream: UpstreamConnection?
+    /// Body parts that arrived before the upstream was ready.
+    var pendingBody: CircularBuffer<ByteBuffer> = CircularBuffer(initialCapacity: 0)
+    /// A copy of a small body, kept so the request can be replayed once.
+    var replayBody: [ByteBuffer] = []
+    var replayable: Bool
+    var bodyBytes: Int64 = 0
+    var requestEnded = false
+    var endSentUpstream = false
+    var retriedRejection = false
+    var retriedConnection = false
+    var response: Response = .waiting
+    var upstreamKeepAlive = false
+
+    init(head: HTTPRequestHead, name: String, target: UpstreamTarget, clientHost: String, maxReplayBodySize: Int) {
+        self.head = head
+        self.name = name
+        self.target = target
+        self.clientHost = clientHost
+        self.expectsContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
+        if head.headers.contains(name: "transfer-encoding") {
+            replayable = false
+        } else if let cl = head.headers.first(name: "content-length").flatMap(Int.init) {
+            replayable = cl <= maxReplayBodySize
+        } else {
+            replayable = true
+        }
+    }
+
+    /// The proxy's own base for this request's links, e.g. `http://127.0.0.1:7744/jira/acme`.
+    var proxyBase: String { "http://\(clientHost)\(ProxyRoute.prefix)\(name)" }
+
+    var responseStarted: Bool {
+        switch response {
+        case .streaming, .finished: return true
+        case .waiting, .discardingRejection, .buffering: return false
+        }
+    }
+}

@@ -1,0 +1,49 @@
+/// A request target of the proxy, `/jira/<name>/<rest>`: `name` is a connection id,
+/// `default`, or a team (`ConnectionCatalog.resolve`); `rest` is the Jira path and query,
+/// starting with `/` or `?`, or empty.
+struct ProxyRoute: Equatable {
+    static let prefix = "/jira/"
+
+    let name: String
+    let rest: Substring
+
+    /// `nil` when `uri` is not under `/jira/` or names nothing.
+    init?(uri: String) {
+        guard uri.hasPrefix(Self.prefix) else { return nil }
+        let tail = uri.dropFirst(Self.prefix.utf8.count)
+        let end = tail.firstIndex { $0 == "/" || $0 == "?" } ?? tail.endIndex
+        let raw = tail[..<end]
+        guard !raw.isEmpty else { return nil }
+        if raw.contains("%") {
+            guard let decoded = String(raw).removingPercentEncodingASCII() else { return nil }
+            name = decoded
+        } else {
+            name = String(raw)
+        }
+        rest = tail[end...]
+    }
+}
+
+extension String {
+    /// Percent-decoding without Foundation; `nil` on a malformed escape or invalid UTF-8.
+    func removingPercentEncodingASCII() -> String? {
+        var bytes: [UInt8] = []
+        var it = utf8.makeIterator()
+        while let b = it.next() {
+            guard b == UInt8(ascii: "%") else { bytes.append(b); continue }
+            guard let h = it.next(), let l = it.next(),
+                  let hv = hexValue(h), let lv = hexValue(l) else { return nil }
+            bytes.append(hv << 4 | lv)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}
+
+private func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+    default: return nil
+    }
+}

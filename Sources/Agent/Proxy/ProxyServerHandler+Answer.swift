@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The agent's own answers (errors in the one local error shape, token-API responses) and
+/// the connection's timer.
+extension ProxyServerHandler {
+    /// Writes a JSON error response. With `requestEnded == false` the rest of the request is
+    /// awaited (and dropped) before the connection takes the next one; a request that still
+    /// has a body to come closes the connection instead.
+    func answer(_ refusal: RequestRefusal, version: HTTPVersion, requestEnded: Bool? = nil, hasBody: Bool = false) {
+        let ended = requestEnded ?? currentRequestEnded
+        if !ended && hasBody { closeAfterResponse = true }
+        if case .proxying(let x) = state { abandonUpstream(x) }
+        state = .answered(requestEnded: ended || closeAfterResponse)
+        writeResponse(status: refusal.status, version: version,
+                      headers: [("Content-Type", "application/json")],
+                      body: LocalErrorBody.json(code: refusal.code, message: refusal.message))
+        finishExchange()
+    }
+
+    /// Writes a complete response with `Content-Length` and flushes.
+    func writeResponse(status: HTTPResponseStatus, version: HTTPVersion, headers: [(String, String)], body: [UInt8]) {
+        var h = HTTPHeaders(headers)
+        h.replaceOrAdd(name: "Content-Length", value: String(body.count))
+        if closeAfterResponse { h.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: h))), promise: nil)
+        if !body.isEmpty {
+            var buffer = context.channel.allocator.buffer(capacity: body.count)
+            buffer.writeBytes(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    // MARK: Token API
+
+    /// Hands a complete `/v1/` request to the responder, then writes its answer.
+    func dispatchAPI(_ x: LocalAPIExchange) {
+        guard let api else { return }
+        pause(.notConnected)
+        let request = x.request(peer: peer)
+        let promise = context.eventLoop.makePromise(of: LocalAPIResponse.self)
+        promise.completeWithTask { await api.respond(request) }
+        promise.futureResult.assumeIsolated().whenSuccess { [self] response in
+            resume(.notConnected)
+            guard case .api(let current) = state, current === x else { return }
+            if !x.head.isKeepAlive { closeAfterResponse = true }
+            var headers = response.headers.map { ($0.name, $0.value) }
+            if !response.body.isEmpty, !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
+                headers.append(("Content-Type", "application/json"))
+            }
+            headers.removeAll { ["content-length", "transfer-encoding", "connection"].contains($0.0.lowercased()) }
+            state = .answered(requestEnded: true)
+            writeResponse(status: HTTPResponseStatus(statusCode: response.status), version: x.head.version,
+                          headers: headers, body: [UInt8](response.body))
+            finishExchange()
+        }
+    }
+
+    // MARK: Timer
+
+    /// One timer per connection, re-armed at the current deadline when it fires: an idle
+    /// connection or an incomplete request head is closed after `clientIdleTimeout`, an
+    /// upstream that does not answer gets 504, a stalled transfer is cut.
+    func armTimer(after delay: TimeAmount) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            timer = nil
+            timerFired()
+        }
+    }
+
+    private func timerFired() {
+        let c = proxy.configuration
+        let limit: TimeAmount
+        switch state {
+        case .closed: return
+        case .idle, .answered: limit = c.clientIdleTimeout
+        case .api: limit = c.upstreamResponseTimeout
+        case .proxying(let x):
+            if x.token == nil { limit = c.tokenWait + .seconds(5) }
+            else if case .waiting = x.response { limit = c.upstreamResponseTimeout }
+            else { limit = c.stallTimeout }
+        }
+        let deadline = lastActivity + limit
+        let now = NIODeadline.now()
+        guard now >= deadline else {
+            armTimer(after: deadline - now)
+            return
+        }
+        logger.debug("connection timed out", metadata: ["state": "\(stateName)"])
+        closeAfterResponse = true
+        if case .proxying(let x) = state, !x.responseStarted {
+            answer(RequestRefusal(status: .gatewayTimeout, code: "upstream_timeout",
+                message: "the Jira server did not answer in time"), version: x.head.version, requestEnded: true)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    var stateName: String {
+        switch state {
+        case .idle: return "idle"
+        case .answered: return "answered"
+        case .api: return "api"
+        case .proxying: return "proxying"
+        case .closed: return "closed"
+        }
+    }
+}
+
+/// A token-API request being read: bounded body (SECURITY S9).
+final class LocalAPIExchange {
+    let head: HTTPRequestHead
+    let limit: Int
+    var body: [UInt8] = []
+    var requestEnded = false
+
+    init(head: HTTPRequestHead, limit: Int) {
+        self.head = head
+        self.limit = limit
+    }
+
+    /// `false` when the body would exceed the limit.
+    func append(_ buffer: ByteBuffer) -> Bool {
+        guard body.count + buffer.readableBytes <= limit else { return false }
+        body += buffer.readableBytesView
+        return true
+    }
+
+    func request(peer: PeerCredentials) -> LocalAPIRequest {
+        let uri = head.uri
+        let q = uri.firstIndex(of: "?")
+        return LocalAPIRequest(
+            method: head.method.rawValue,
+            path: String(uri[..<(q ?? uri.endIndex)]),
+            query: q.map { String(uri[uri.index(after: $0)...]) },
+            headers: head.headers.map { (name: $0.name, value: $0.value) },
+            body: Data(body), peer: peer)
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The request half of the proxy: resolve the connection, get the token (cached on the hot
+/// path, else the sessions' single flight, bounded), take a pooled upstream connection on
+/// this event loop, and stream the request to it.
+extension ProxyServerHandler {
+    static func hasBody(_ head: HTTPRequestHead) -> Bool {
+        if head.headers.contains(name: "transfer-encoding") { return true }
+        guard let cl = head.headers.first(name: "content-length") else { return false }
+        return cl != "0"
+    }
+
+    func startProxy(_ head: HTTPRequestHead, route: ProxyRoute) {
+        guard let connection = proxy.catalog().resolve(route.name) else {
+            answer(RequestRefusal(status: .notFound, code: "unknown_connection",
+                message: "no connection, team or alias named '\(route.name.prefix(100))'; \(proxy.knownNames()) (jira-auth-agent connections list)"),
+                version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
+            return
+        }
+        let target: UpstreamTarget
+        let pool: UpstreamPool
+        do {
+            (target, pool) = try pools.lookup(connection)
+        } catch {
+            let message = (error as? AgentError)?.message ?? "the connection's upstream is not usable"
+            answer(RequestRefusal(status: .badGateway, code: "configuration", message: message),
+                   version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
+            return
+        }
+        let clientHost = head.headers.first(name: "host") ?? "localhost"
+        let x = ProxyExchange(head: head, name: route.name, target: target, clientHost: clientHost,
+                              maxReplayBodySize: proxy.configuration.maxReplayBodySize)
+        x.routeRest = route.rest
+        x.pool = pool
+        state = .proxying(x)
+        if let token = proxy.tokens.cachedAccessToken(connection: target.connectionID, minValid: proxy.configuration.minTokenValidity) {
+            proceed(x, token: token)
+        } else {
+            fetchToken(x)
+        }
+    }
+
+    /// The slow path: no cached token. Waits for the session (bounded by `tokenWait`).
+    func fetchToken(_ x: ProxyExchange, rejected: String? = nil) {
+        pause(.notConnected)
+        let tokens = proxy.tokens
+        let id = x.target.connectionID
+        let c = proxy.configuration
+        let promise = context.eventLoop.makePromise(of: String.self)
+        promise.completeWithTask {
+            try await withTimeLimit(c.tokenWait) {
+                if let rejected {
+                    return try await tokens.refreshAfterRejection(connection: id, rejected: rejected).accessToken
+                }
+                return try await tokens.accessToken(connection: id, minValid: c.minTokenValidity, interactive: c.interactive).accessToken
+            }
+        }
+        promise.futureResult.assumeIsolated().whenComplete { [self] result in
+            guard case .proxying(let current) = state, current === x else { return }
+            switch result {
+            case .success(let token):
+                proceed(x, token: token)
+            case .failure(let error):
+                logger.info("no token for proxied request", metadata: ["connection": "\(id)", "reason": "\(Self.reason(error))"])
+                answer(authorizationRefusal(id: id, error: error), version: x.head.version,
+                       hasBody: !x.requestEnded)
+            }
+        }
+    }
+
+    func authorizationRefusal(id: String, error: any Error) -> RequestRefusal {
+        let agentError = error as? AgentError
+        switch agentError?.code {
+        case .keyringLocked, .keyringUnavailable, .transient:
+            return RequestRefusal(status: .serviceUnavailable, code: agentError!.code.rawValue, message: agentError!.message)
+        case .unknownConnection:
+            return RequestRefusal(status: .notFound, code: "unknown_connection", message: agentError!.message)
+        default:
+            let why = error is TimeLimitExceeded ? "the authorization did not complete in time" : "no valid token for connection '\(id)'"
+            return RequestRefusal(status: .unauthorized, code: "authorization_required",
+                message: "\(why); authorize with: jira-auth-agent login \(id)")
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if let e = error as? AgentError { return e.code.rawValue }
+        return String(describing: type(of: error))
+    }
+
+    /// Token in hand: build the upstream head and find a connection.
+    func proceed(_ x: ProxyExchange, token: String) {
+        x.token = token
+        var headers = HopByHopHeaders.upstreamRequestHeaders(x.head.headers, host: x.target.hostHeader, bearer: "Bearer " + token)
+        if !x.head.isKeepAlive { headers.remove(name: "connection") }
+        x.upstreamHead = HTTPRequestHead(version: .http1_1, method: x.head.method,
+                                         uri: x.target.requestTarget(rest: x.routeRest), headers: headers)
+        if x.expectsContinue, !x.requestEnded {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: x.head.version, status: .continue))), promise: nil)
+        }
+        if let connection = x.pool?.takeIdle() {
+            attach(x, connection, reused: true)
+        } else {
+            connectUpstream(x)
+        }
+    }
+
+    func connectUpstream(_ x: ProxyExchange) {
+        guard let pool = x.pool else { return }
+        pause(.notConnected)
+        pool.connect().assumeIsolated().whenComplete { [self] result in
+            guard case .proxying(let current) = state, current === x else {
+                if case .success(let connection) = result { x.pool?.release(connection) }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                attach(x, connection, reused: false)
+            case .failure(let error):
+                logger.info("upstream connect failed", metadata: ["connection": "\(x.target.connectionID)", "error": "\(Self.reason(error))"])
+                let timedOut = error is ChannelError && (error as! ChannelError) == .connectTimeout(proxy.configuration.upstreamConnectTimeout)
+                answer(RequestRefusal(status: timedOut ? .gatewayTimeout : .badGateway, code: "upstream_unreachable",
+                    message: "the Jira server \(x.target.hostHeader) could not be reached"),
+                    version: x.head.version, hasBody: !x.requestEnded)
+            }
+        }
+    }
+
+    /// Sends everything received so far on `connection`.
+    func attach(_ x: ProxyExchange, _ connection: UpstreamConnection, reused: Bool) {
+        x.upstream = connection
+        x.upstreamReused = reused
+        connection.handler.delegate = self
+        let channel = connection.channel
+        if !context.channel.isWritable { connection.handler.pauseReads() }
+        channel.write(HTTPClientRequestPart.head(x.upstreamHead!), promise: nil)
+        while let buffer = x.pendingBody.popFirst() {
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+        }
+        if x.requestEnded {
+            x.endSentUpstream = true
+            channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+        }
+        channel.flush()
+        lastActivity = .now()
+        resume(.notConnected)
+        if !channel.isWritable { pause(.upstreamFull) }
+    }
+
+    func requestBody(_ x: ProxyExchange, _ buffer: ByteBuffer) {
+        x.bodyBytes += Int64(buffer.readableBytes)
+        if x.bodyBytes > proxy.configuration.maxRequestBodySize {
+            closeAfterResponse = true
+            if !x.responseStarted {
+                answer(RequestRefusal(status: .payloadTooLarge, code: "body_too_large",
+                    message: "the request body exceeds the agent's limit of \(proxy.configuration.maxRequestBodySize) bytes"),
+                    version: x.head.version, requestEnded: true)
+            } else {
+                context.close(promise: nil)
+            }
+            return
+        }
+        if x.replayable {
+            if x.bodyBytes <= Int64(proxy.configuration.maxReplayBodySize) { x.replayBody.append(buffer) }
+            else { x.replayable = false; x.replayBody = [] }
+        }
+        if let upstream = x.upstream, x.token != nil {
+            upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            upstreamNeedsFlush = true
+        } else {
+            x.pendingBody.append(buffer)
+            pause(.notConnected)
+        }
+    }
+
+    func requestEnd(_ x: ProxyExchange) {
+        x.requestEnded = true
+        if let upstream = x.upstream, !x.endSentUpstream {
+            x.endSentUpstream = true
+            upstream.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            upstreamNeedsFlush = false
+        }
+        if case .finished = x.response { finishExchange() }
+    }
+
+    /// Drops the exchange's upstream connection: mid-exchange it cannot be reused.
+    func abandonUpstream(_ x: ProxyExchange) {
+        guard let upstream = x.upstream else { return }
+        x.upstream = nil
+        upstream.handler.delegate = nil
+        upstream.channel.close(promise: nil)
+    }
+}
+
+/// Thrown by `withTimeLimit` when the time is up.
+struct TimeLimitExceeded: Error {}
+
+/// Runs `body`, cancelling it after `limit`.
+func withTimeLimit<T: Sendable>(_ limit: TimeAmount, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(nanoseconds: UInt64(max(0, limit.nanoseconds)))
+            throw TimeLimitExceeded()
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}

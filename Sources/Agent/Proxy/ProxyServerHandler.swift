@@ -1,0 +1,229 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One client connection to the agent (TCP or Unix socket): screens each request
+/// (SECURITY S9), routes `/jira/<name>/…` through the proxy and, on the Unix socket, `/v1/…`
+/// to the token API. One request at a time; pipelined requests wait in `queued` with reads
+/// stopped. Reads are also withheld while the upstream cannot take more bytes
+/// (backpressure), so a 50 MB upload is never buffered whole.
+final class ProxyServerHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    enum State {
+        case idle
+        /// An answer was given without forwarding; the rest of the request body is dropped.
+        case answered(requestEnded: Bool)
+        case api(LocalAPIExchange)
+        case proxying(ProxyExchange)
+        case closed
+    }
+
+    /// Why reads are withheld; reading resumes when none is left.
+    struct PauseReasons: OptionSet {
+        let rawValue: UInt8
+        static let pipelined = PauseReasons(rawValue: 1)
+        static let upstreamFull = PauseReasons(rawValue: 2)
+        static let notConnected = PauseReasons(rawValue: 4)
+    }
+
+    /// Sent by the server on graceful shutdown: finish the current response, then close.
+    struct Quiesce: Sendable {}
+
+    let proxy: JiraProxy
+    let listener: ListenerKind
+    let peer: PeerCredentials
+    let api: (any LocalAPIResponder)?
+    let apiBodyLimit: Int
+    var context: ChannelHandlerContext!
+    var pools: UpstreamPools!
+    var state: State = .idle
+    var queued = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)
+    var paused: PauseReasons = []
+    var pendingRead = false
+    var closeAfterResponse = false
+    var upstreamNeedsFlush = false
+    var clientNeedsFlush = false
+    var lastActivity = NIODeadline.now()
+    var timer: Scheduled<Void>?
+    var logger: Logger { proxy.logger }
+
+    init(proxy: JiraProxy, listener: ListenerKind, peer: PeerCredentials,
+         api: (any LocalAPIResponder)?, apiBodyLimit: Int) {
+        self.proxy = proxy
+        self.listener = listener
+        self.peer = peer
+        self.api = api
+        self.apiBodyLimit = apiBodyLimit
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.pools = proxy.pools(for: context.eventLoop)
+        armTimer(after: proxy.configuration.clientIdleTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        lastActivity = .now()
+        if !queued.isEmpty || currentRequestEnded {
+            queued.append(part)
+            pause(.pipelined)
+            return
+        }
+        handle(part)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if upstreamNeedsFlush, case .proxying(let x) = state, let upstream = x.upstream {
+            upstreamNeedsFlush = false
+            upstream.channel.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .proxying(let x) = state, let upstream = x.upstream {
+            if context.channel.isWritable { upstream.handler.resumeReads() } else { upstream.handler.pauseReads() }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .proxying(let x) = state { abandonUpstream(x) }
+        state = .closed
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is Quiesce {
+            closeAfterResponse = true
+            if case .idle = state, queued.isEmpty { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parserError = error as? HTTPParserError, canAnswer {
+            let refusal = parserError == .headerOverflow
+                ? RequestRefusal(status: .requestHeaderFieldsTooLarge, code: "headers_too_large",
+                                 message: "the request head exceeds the agent's limit of \(proxy.configuration.maxHeaderSize) bytes")
+                : RequestRefusal(status: .badRequest, code: "bad_request", message: "the request is not valid HTTP/1.1")
+            closeAfterResponse = true
+            answer(refusal, version: .http1_1)
+            return
+        }
+        logger.debug("client connection error", metadata: ["error": "\(String(describing: type(of: error)))"])
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if paused.isEmpty { context.read() } else { pendingRead = true }
+    }
+
+    // MARK: Reads
+
+    func pause(_ reason: PauseReasons) { paused.insert(reason) }
+
+    func resume(_ reason: PauseReasons) {
+        paused.remove(reason)
+        if paused.isEmpty, pendingRead {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    /// Whether the request of the current exchange has been read to its end, so any further
+    /// part belongs to a pipelined request.
+    var currentRequestEnded: Bool {
+        switch state {
+        case .idle, .closed: return false
+        case .answered(let ended): return ended
+        case .api(let x): return x.requestEnded
+        case .proxying(let x): return x.requestEnded
+        }
+    }
+
+    /// No response bytes of the current request have gone out yet.
+    var canAnswer: Bool {
+        switch state {
+        case .idle, .api: return true
+        case .answered, .closed: return false
+        case .proxying(let x): return !x.responseStarted
+        }
+    }
+
+    // MARK: Requests
+
+    func handle(_ part: HTTPServerRequestPart) {
+        switch (state, part) {
+        case (.idle, .head(let head)):
+            start(head)
+        case (.answered, .end):
+            state = .answered(requestEnded: true)
+            finishExchange()
+        case (.api(let x), .body(let buffer)):
+            if !x.append(buffer) {
+                closeAfterResponse = true
+                answer(RequestRefusal(status: .payloadTooLarge, code: "body_too_large",
+                    message: "the request body exceeds \(apiBodyLimit) bytes"), version: x.head.version)
+            }
+        case (.api(let x), .end):
+            x.requestEnded = true
+            dispatchAPI(x)
+        case (.proxying(let x), .body(let buffer)):
+            requestBody(x, buffer)
+        case (.proxying(let x), .end):
+            requestEnd(x)
+        default:
+            break  // body of an answered request, or parts after close
+        }
+    }
+
+    func start(_ head: HTTPRequestHead) {
+        if let refusal = RequestScreen.check(head, listener: listener, maxBodySize: proxy.configuration.maxRequestBodySize) {
+            logger.info("request refused", metadata: ["code": "\(refusal.code)", "peer": "\(peer)"])
+            answer(refusal, version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
+            return
+        }
+        if let route = ProxyRoute(uri: head.uri) {
+            startProxy(head, route: route)
+        } else if head.uri.hasPrefix("/v1/"), api != nil {
+            state = .api(LocalAPIExchange(head: head, limit: apiBodyLimit))
+        } else {
+            answer(RequestRefusal(status: .notFound, code: "not_found",
+                message: "the agent serves /jira/<connection>/… here; \(proxy.knownNames())"),
+                version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
+        }
+    }
+
+    /// Called once the response has been written completely.
+    func finishExchange() {
+        if case .answered(let ended) = state, !ended { return }  // wait for the request's end
+        state = .idle
+        lastActivity = .now()
+        if closeAfterResponse {
+            state = .closed
+            context.close(promise: nil)
+            return
+        }
+        while let part = queued.first, !currentRequestEnded {
+            queued.removeFirst()
+            handle(part)
+            if case .closed = state { return }
+        }
+        if queued.isEmpty { resume(.pipelined) }
+    }
+}

@@ -1,0 +1,100 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// Idle keep-alive connections to one upstream, for one event loop: a request takes the
+/// most recently used one (LIFO keeps few connections warm) or opens a new one on the same
+/// loop, so a request never hops threads. Confined to its event loop.
+final class UpstreamPool {
+    private let eventLoop: any EventLoop
+    private let target: UpstreamTarget
+    private let tls: NIOSSLContext?
+    private let configuration: ProxyConfiguration
+    private var idle: [UpstreamConnection] = []
+    private var sweeper: Scheduled<Void>?
+
+    init(eventLoop: any EventLoop, target: UpstreamTarget, tls: NIOSSLContext?, configuration: ProxyConfiguration) {
+        self.eventLoop = eventLoop
+        self.target = target
+        self.tls = tls
+        self.configuration = configuration
+    }
+
+    /// A pooled connection that is still open, if any.
+    func takeIdle() -> UpstreamConnection? {
+        while let connection = idle.popLast() {
+            if connection.isUsable { return connection }
+        }
+        return nil
+    }
+
+    /// Returns a connection whose last exchange ended cleanly.
+    func release(_ connection: UpstreamConnection) {
+        connection.handler.delegate = nil
+        connection.handler.resumeReads()
+        guard connection.isUsable, idle.count < configuration.maxIdleUpstreamConnections else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        connection.idleSince = .now()
+        idle.append(connection)
+        scheduleSweep()
+    }
+
+    /// Opens a new connection: TCP, TLS with hostname verification when https (SECURITY
+    /// S13), HTTP/1.1 codec.
+    func connect() -> EventLoopFuture<UpstreamConnection> {
+        let tls = self.tls
+        let host = target.host
+        let sni: String? = host.isIPAddressLiteral ? nil : host
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(configuration.upstreamConnectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
+                    }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                }
+            }
+            .connect(host: host, port: target.port)
+            .flatMapThrowing { channel in
+                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                return UpstreamConnection(channel: channel, handler: handler)
+            }
+    }
+
+    /// Closes every idle connection (the connection's configuration changed, or shutdown).
+    func closeAll() {
+        for connection in idle { connection.channel.close(promise: nil) }
+        idle.removeAll()
+        sweeper?.cancel()
+        sweeper = nil
+    }
+
+    private func scheduleSweep() {
+        guard sweeper == nil else { return }
+        sweeper = eventLoop.assumeIsolated().scheduleTask(in: configuration.upstreamIdleTimeout) { [self] in
+            sweeper = nil
+            let cutoff = NIODeadline.now() - configuration.upstreamIdleTimeout
+            idle.removeAll { connection in
+                guard connection.idleSince <= cutoff || !connection.isUsable else { return false }
+                connection.channel.close(promise: nil)
+                return true
+            }
+            if !idle.isEmpty { scheduleSweep() }
+        }
+    }
+}
+
+extension String {
+    /// An IPv4 or IPv6 literal (SNI must not carry one, RFC 6066 §3).
+    var isIPAddressLiteral: Bool {
+        if contains(":") { return true }
+        let parts = split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// Where one connection's API calls go, parsed once from `Connection.apiBaseURL` so the hot
+/// path never touches `URL` (issue 5: "forwards to `gateway_url` if set, else `jira_url`").
+struct UpstreamTarget: Sendable, Equatable {
+    enum Scheme: Sendable, Equatable { case http, https }
+
+    let connectionID: String
+    let scheme: Scheme
+    /// The host to connect to and verify (no brackets around IPv6 literals).
+    let host: String
+    let port: Int
+    /// `Host` as sent upstream: host, and the port when it is not the scheme's default.
+    let hostHeader: String
+    /// The base path without a trailing slash: `""` or e.g. `/jira`.
+    let basePath: String
+    /// A PEM bundle trusted in addition to the system's (SECURITY S13).
+    let caBundle: String?
+    /// Absolute bases whose links are rewritten to the proxy: the API base and Jira's own,
+    /// without trailing slash, longest first.
+    let rewriteBases: [String]
+
+    init(connection: Connection) throws(AgentError) {
+        let base = connection.apiBaseURL
+        guard let parts = URLComponents(url: base, resolvingAgainstBaseURL: false),
+              let schemeName = parts.scheme?.lowercased(),
+              var host = parts.percentEncodedHost, !host.isEmpty
+        else {
+            throw AgentError(.configuration, "connection '\(connection.id)': the API base URL has no host")
+        }
+        switch schemeName {
+        case "http": scheme = .http
+        case "https": scheme = .https
+        default:
+            throw AgentError(.configuration, "connection '\(connection.id)': the API base URL must be http or https")
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let defaultPort = scheme == .https ? 443 : 80
+        self.connectionID = connection.id
+        self.host = host
+        self.port = parts.port ?? defaultPort
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        self.hostHeader = port == defaultPort ? hostPart : "\(hostPart):\(port)"
+        var path = parts.percentEncodedPath
+        while path.hasSuffix("/") { path.removeLast() }
+        self.basePath = path
+        self.caBundle = connection.caBundle
+        let bases = [base, connection.jiraURL].map { url -> String in
+            var s = url.absoluteString
+            if let q = s.firstIndex(where: { $0 == "?" || $0 == "#" }) { s = String(s[..<q]) }
+            while s.hasSuffix("/") { s.removeLast() }
+            return s
+        }
+        self.rewriteBases = Array(Set(bases)).sorted { $0.utf8.count > $1.utf8.count }
+    }
+
+    /// The origin-form request target upstream for the part of the path after
+    /// `/jira/<name>` (`rest` starts with `/` or `?`, or is empty).
+    func requestTarget(rest: Substring) -> String {
+        if rest.isEmpty { return basePath.isEmpty ? "/" : basePath + "/" }
+        if rest.first == "?" { return (basePath.isEmpty ? "/" : basePath + "/") + rest }
+        return basePath + rest
+    }
+
+    /// The key of the TLS and connection pools: what the TCP/TLS connection depends on.
+    var poolKey: String {
+        "\(connectionID)|\(scheme == .https ? "s" : "")|\(host)|\(port)|\(caBundle ?? "")"
+    }
+}
