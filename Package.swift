@@ -57,8 +57,10 @@ let package = Package(
         .executableTarget(
             name: "jira-auth-agent",
             dependencies: [
-                "Agent",
+                "Agent", "Keyring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

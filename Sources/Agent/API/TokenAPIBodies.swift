@@ -25,6 +25,12 @@ public struct StatusBody: Sendable, Codable {
     public var connections: [SessionStatus]
     public var configProblems: [String]
     enum CodingKeys: String, CodingKey { case agent, connections, configProblems = "config_problems" }
+
+    public init(agent: AgentInfo, connections: [SessionStatus], configProblems: [String]) {
+        self.agent = agent
+        self.connections = connections
+        self.configProblems = configProblems
+    }
 }
 
 /// `GET /v1/connections`.

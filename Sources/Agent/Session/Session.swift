@@ -10,7 +10,7 @@ public import OAuth
 /// Single flight: concurrent callers join the one authorization or refresh in progress,
 /// so a hundred callers cause one browser tab or one refresh request.
 public actor Session {
-    public let connection: Connection
+    public nonisolated let connection: Connection
     let client: ConnectionOAuthClient
     let store: any TokenStore
     let authorizer: Authorizer

@@ -1,0 +1,116 @@
+import Agent
+import ArgumentParser
+import Foundation
+import Keyring
+import Logging
+import ServiceLifecycle
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the agent: token API on the Unix socket, proxy on 127.0.0.1, proactive refresh.",
+        discussion: "Normally started by systemd: systemctl --user enable --now jira-auth-agent. SIGHUP reloads the connections; SIGTERM stops gracefully.")
+
+    @Option(name: .customLong("proxy-port"), help: "TCP port of the proxy on 127.0.0.1 (0: any free port).") var proxyPort: Int = 7744
+    @Flag(name: .customLong("no-proxy"), help: "Do not listen on TCP; the proxy stays available on the socket.") var noProxy = false
+    @Flag(name: .customLong("memory-store"), help: "Keep tokens in memory only (lost at exit). For hosts without a Secret Service.") var memoryStore = false
+    @Flag(name: .customLong("no-wait-for-authorization"), help: "Proxy requests without a token get a 401 with login guidance instead of waiting for the browser sign-in.") var noWait = false
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @OptionGroup var agent: AgentOptions
+
+    func run() async throws {
+        ProcessHardening.apply()
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .trace
+            return handler
+        }
+        var logger = Logger(label: "jira-auth-agent")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        let paths = try agent.socket.map { AgentPaths(runtimeDirectory: URL(fileURLWithPath: $0).deletingLastPathComponent().path) } ?? AgentPaths.standard()
+        try paths.prepareDirectory()
+        let lock = try InstanceLock(path: paths.lock)
+        let socketPath = try agent.socketPath()
+
+        let store: any TokenStore
+        if memoryStore {
+            logger.warning("memory-only token store: tokens are lost when the agent stops")
+            store = MemoryStore()
+        } else {
+            store = SecretServiceStore()
+        }
+        let catalog = ConnectionCatalog.load()
+        for problem in catalog.problems { logger.warning("configuration problem", metadata: ["problem": "\(problem)"]) }
+        let registry = SessionRegistry(catalog: catalog, dependencies: .init(store: store, notifier: .desktop, logger: logger))
+
+        let tcpPort: Int? = noProxy ? nil : proxyPort
+        let proxyURL = ProxyURLBox()
+        let api = TokenAPI(registry: registry, info: {
+            AgentInfo(version: JiraAuthAgent.version, pid: getpid(), keyring: store.kind, proxyURL: proxyURL.value, socket: socketPath)
+        }, logger: logger)
+        let server = AgentServer(
+            configuration: .init(tcpPort: tcpPort, unixSocketPath: socketPath, proxy: ProxyConfiguration(interactive: !noWait)),
+            catalog: { registry.catalog }, tokens: registry, api: api, logger: logger)
+        let bound = try await server.start()
+        if let port = bound.tcpPort { proxyURL.value = "http://127.0.0.1:\(port)" }
+        await registry.start()
+
+        let reloader = ReloadOnHangup(registry: registry, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: server), .init(service: reloader), .init(service: SessionsService(registry: registry))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info("agent ready", metadata: ["socket": "\(socketPath)", "proxy": "\(proxyURL.value ?? "-")", "connections": "\(catalog.connections.count)"])
+        try await group.run()
+        withExtendedLifetime(lock) {}
+    }
+}
+
+/// The proxy URL once the listener is bound (the status handler reads it).
+final class ProxyURLBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value: String?
+    var value: String? {
+        get { lock.withLock { _value } }
+        set { lock.withLock { _value = newValue } }
+    }
+}
+
+/// Stops the sessions' timers on graceful shutdown.
+struct SessionsService: Service {
+    let registry: SessionRegistry
+    func run() async throws {
+        try? await gracefulShutdown()
+        await registry.shutdown()
+    }
+}
+
+/// SIGHUP: re-read the catalogs; unchanged connections keep their sessions and tokens.
+struct ReloadOnHangup: Service {
+    let registry: SessionRegistry
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = AsyncStream<Void> { continuation in
+            signal(SIGHUP, SIG_IGN)
+            let source = SignalSource(DispatchSource.makeSignalSource(signal: SIGHUP))
+            source.source.setEventHandler { continuation.yield() }
+            source.source.resume()
+            continuation.onTermination = { _ in source.source.cancel() }
+        }
+        await withGracefulShutdownHandler {
+            for await _ in hangups.cancelOnGracefulShutdown() {
+                let catalog = ConnectionCatalog.load()
+                for problem in catalog.problems { logger.warning("configuration problem", metadata: ["problem": "\(problem)"]) }
+                await registry.reload(catalog)
+                logger.info("configuration reloaded", metadata: ["connections": "\(catalog.connections.count)"])
+            }
+        } onGracefulShutdown: {}
+    }
+}
+
+/// A dispatch signal source is thread-safe; Dispatch does not say so to Swift 6.
+private final class SignalSource: @unchecked Sendable {
+    let source: any DispatchSourceSignal
+    init(_ source: any DispatchSourceSignal) { self.source = source }
+}

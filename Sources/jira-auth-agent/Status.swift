@@ -1,0 +1,71 @@
+import Agent
+import ArgumentParser
+import Foundation
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show each connection's state, account, expiry, next refresh and last error.")
+
+    @Flag(help: "Machine-readable output.") var json = false
+    @OptionGroup var agent: AgentOptions
+
+    func run() async throws {
+        let body: StatusBody
+        var running = true
+        do {
+            let data = try agent.client().json("GET", "/v1/status")
+            body = try StatusFormatter.decoder.decode(StatusBody.self, from: data)
+        } catch let error as AgentError where error.code == .agentNotRunning {
+            running = false
+            let registry = LocalAgent.registry()
+            await registry.start()
+            var list: [SessionStatus] = []
+            for session in registry.sessions { list.append(await session.status()) }
+            body = StatusBody(agent: AgentInfo(version: JiraAuthAgent.version, pid: 0, keyring: "secret-service", proxyURL: nil, socket: try agent.socketPath()),
+                              connections: list, configProblems: registry.catalog.problems.map(\.description))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            FileHandle.standardOutput.write(try encoder.encode(body) + Data("\n".utf8))
+        } else {
+            print(StatusFormatter.text(body, running: running), terminator: "")
+        }
+    }
+}
+
+enum StatusFormatter {
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }
+
+    static func text(_ body: StatusBody, running: Bool) -> String {
+        var out = running
+            ? "agent: running (pid \(body.agent.pid), keyring \(body.agent.keyring))\n"
+            : "agent: not running (start it: systemctl --user start jira-auth-agent)\n"
+        if let proxy = body.agent.proxyURL { out += "proxy: \(proxy)\n" }
+        if body.connections.isEmpty { out += "no connections configured\n" }
+        let formatter = ISO8601DateFormatter()
+        for c in body.connections {
+            out += "\n\(c.connection)\(c.isDefault ? " (default)" : "") — \(c.name) [\(c.origin)]\n"
+            out += "  state:        \(c.state)\n"
+            out += "  account:      \(c.account ?? "-")\n"
+            out += "  jira:         \(c.jiraURL)\n"
+            if c.apiURL != c.jiraURL { out += "  api gateway:  \(c.apiURL)\n" }
+            if let proxy = body.agent.proxyURL { out += "  proxy url:    \(proxy)/jira/\(c.connection)\n" }
+            if let e = c.expiresAt {
+                let left = Int(e.timeIntervalSinceNow)
+                out += "  expires:      \(formatter.string(from: e)) (\(left >= 0 ? "in \(left) s" : "expired"))\n"
+            }
+            if let n = c.nextRefresh { out += "  next refresh: \(formatter.string(from: n))\n" }
+            if let l = c.lastRefresh { out += "  last refresh: \(formatter.string(from: l))\n" }
+            if let err = c.lastError { out += "  last error:   \(err)\n" }
+            if c.insecureLoopbackHTTP { out += "  note:         uses plain http on loopback (development only)\n" }
+        }
+        for problem in body.configProblems { out += "\nconfig problem: \(problem)\n" }
+        return out
+    }
+}

@@ -1,0 +1,62 @@
+import Agent
+import ArgumentParser
+import Foundation
+
+struct Token: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a valid access token (and nothing else), for $(jira-auth-agent token).",
+        discussion: "Exit codes: 77 authorization required (run `jira-auth-agent login`), 75 keyring locked or unavailable, 69 agent not running.")
+
+    @Argument(help: "Connection id, team or `default`.") var connection: String = "default"
+    @Option(name: .customLong("min-valid"), help: "Seconds the token must stay valid.") var minValid: Int = 30
+    @Flag(help: "If no token is available, open the browser and wait for the sign-in.") var interactive = false
+    @OptionGroup var agent: AgentOptions
+
+    func run() throws {
+        let client = try agent.client(timeout: interactive ? 330 : 30)
+        let data = try client.json("POST", "/v1/connections/\(connection.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? connection)/token",
+                                   body: ["min_valid": minValid, "interactive": interactive])
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let token = object["access_token"] as? String else {
+            throw AgentError(.protocolViolation, "The agent's answer has no access_token.")
+        }
+        FileHandle.standardOutput.write(Data((token + "\n").utf8))
+    }
+}
+
+struct ProxyURL: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy-url",
+        abstract: "Print the proxy base URL of a connection, for JIRA_URL=$(jira-auth-agent proxy-url).")
+
+    @Argument(help: "Connection id, team or `default`.") var connection: String = "default"
+    @Option(name: .customLong("proxy-port"), help: "The proxy's port.") var proxyPort: Int = 7744
+
+    func run() throws {
+        let c = try resolve(connection, in: loadCatalog())
+        print("http://127.0.0.1:\(proxyPort)/jira/\(c.id)")
+    }
+}
+
+struct Open: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open a Jira issue in the browser: <jira_url>/browse/KEY.")
+
+    @Argument(help: "The issue key, e.g. DEMO-1.") var key: String
+    @Option(name: .long, help: "Connection id, team or `default`.") var connection: String = "default"
+    @Flag(name: .customLong("print"), help: "Print the URL instead of opening it.") var printOnly = false
+
+    func run() throws {
+        guard key.range(of: #"^[A-Za-z][A-Za-z0-9_]*-[0-9]+$"#, options: .regularExpression) != nil else {
+            throw ValidationError("'\(key)' is not an issue key like PROJ-123.")
+        }
+        let c = try resolve(connection, in: loadCatalog())
+        let url = c.jiraURL.appendingPathComponent("browse").appendingPathComponent(key.uppercased())
+        if printOnly {
+            print(url.absoluteString)
+        } else {
+            try BrowserLauncher().open(url)
+            print("Opened \(url.absoluteString)")
+        }
+    }
+}

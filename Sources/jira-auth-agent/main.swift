@@ -1,3 +1,0 @@
-import ArgumentParser
-import Agent
-print("jira-auth-agent")
