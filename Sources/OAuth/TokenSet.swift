@@ -61,7 +61,8 @@ public struct TokenSet: Sendable, Equatable, Codable {
 extension TokenSet: CustomStringConvertible, CustomDebugStringConvertible {
     /// Never prints a token (SECURITY S11): logs and string interpolation see only shape.
     public var description: String {
-        let exp = expiresAt.map { String(Int($0.timeIntervalSince1970)) } ?? "none"
+        // Formatted without Int(_:), which traps on a corrupt huge date (SECURITY S10).
+        let exp = expiresAt.map { String(format: "%.0f", $0.timeIntervalSince1970) } ?? "none"
         return "TokenSet(type: \(tokenType), refresh: \(refreshToken != nil), expires_at: \(exp), account: \(account ?? "-"))"
     }
     public var debugDescription: String { description }

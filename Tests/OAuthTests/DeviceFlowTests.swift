@@ -79,14 +79,16 @@ struct DeviceFlowTests {
 
     @Test("schedule: slow_down adds 5 s, no poll after the deadline")
     func schedule() {
-        var schedule = DevicePollSchedule(interval: 5, deadline: Fixture.now.addingTimeInterval(12))
-        #expect(schedule.nextPoll(after: Fixture.now) == Fixture.now.addingTimeInterval(5))
+        var schedule = DevicePollSchedule(interval: 7, deadline: Fixture.now.addingTimeInterval(20))
+        #expect(schedule.nextPoll(after: Fixture.now) == Fixture.now.addingTimeInterval(7))
         schedule.slowDown()
-        #expect(schedule.interval == 10)
-        #expect(schedule.nextPoll(after: Fixture.now) == Fixture.now.addingTimeInterval(10))
-        #expect(schedule.nextPoll(after: Fixture.now.addingTimeInterval(5)) == nil)
+        #expect(schedule.interval == 12)
+        #expect(schedule.nextPoll(after: Fixture.now) == Fixture.now.addingTimeInterval(12))
+        #expect(schedule.nextPoll(after: Fixture.now.addingTimeInterval(9)) == nil)
+        schedule.slowDown()
+        #expect(schedule.interval == 17)
         #expect(!schedule.isExpired(at: Fixture.now))
-        #expect(schedule.isExpired(at: Fixture.now.addingTimeInterval(12)))
+        #expect(schedule.isExpired(at: Fixture.now.addingTimeInterval(20)))
         #expect(DevicePollSchedule(interval: -1, deadline: Fixture.now).interval == 1)
         #expect(DevicePollSchedule(interval: .infinity, deadline: Fixture.now).interval == DevicePollSchedule.maximumInterval)
     }
