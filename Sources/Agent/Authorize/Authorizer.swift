@@ -101,11 +101,11 @@ public struct Authorizer: Sendable {
                 throw AgentError(.authorizationFailed, "No redirect URL was pasted; nothing was stored.")
             }
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let components = URLComponents(string: trimmed), let items = components.queryItems else {
+            guard let components = URLComponents(string: trimmed), let query = components.percentEncodedQuery else {
                 announce("That is not a URL. Paste the whole address from the browser's address bar.")
                 continue
             }
-            switch AuthorizationResponse.validate(query: items, expectedState: state, expectedIssuer: endpoints.issuer, issuerRequired: endpoints.authorizationResponseIssParameterSupported) {
+            switch AuthorizationResponse.validate(query: AuthorizationResponse.queryItems(percentEncodedQuery: query), expectedState: state, expectedIssuer: endpoints.issuer, issuerRequired: endpoints.authorizationResponseIssParameterSupported) {
             case .code(let code):
                 var tokens = try await client.exchange(code: code, redirectURI: redirectURI, verifier: pkce.verifier)
                 try checkNonce(tokens: &tokens, request: request, endpoints: endpoints, connection: connection)

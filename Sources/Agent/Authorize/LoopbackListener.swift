@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOHTTP1
 import NIOConcurrencyHelpers
+import OAuth
 
 /// The loopback redirect listener (RFC 8252 §7.3, §8.3; SECURITY S1, S2).
 ///
@@ -99,7 +100,8 @@ private final class LoopbackRequestHandler: ChannelInboundHandler, RemovableChan
     private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead) {
         let components = URLComponents(string: head.uri)
         let path = components?.path ?? ""
-        let query = components?.queryItems ?? []
+        // `+` means space in a form-encoded query (URLComponents does not decode it).
+        let query = components?.percentEncodedQuery.map { AuthorizationResponse.queryItems(percentEncodedQuery: $0) } ?? []
         let action: LoopbackFlow.Action? = state.withLockedValue { flow in
             flow?.handle(method: head.method.rawValue, path: path, query: query, host: head.headers.first(name: "host"))
         }

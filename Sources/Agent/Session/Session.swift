@@ -59,8 +59,9 @@ public actor Session {
         if let tokens = state.tokens, tokens.isValid(for: minValid, at: clock.now()) { return tokens }
         if let tokens = state.tokens, tokens.refreshToken != nil {
             do {
-                let fresh = try await refresh()
-                if fresh.isValid(for: minValid, at: clock.now()) { return fresh }
+                // The freshest token there is, even if the server's lifetime is shorter
+                // than `minValid`: refreshing again would not help.
+                return try await refresh()
             } catch let error as AgentError where error.code != .authorizationRequired || !interactive {
                 throw error
             } catch let error as AgentError where error.code == .authorizationRequired {
