@@ -39,7 +39,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "stack.test_views.TokenEndpointStatsMiddleware",  # TEST-ONLY counters
+    "stack.testonly.TokenEndpointStatsMiddleware",  # TEST-ONLY counters
 ]
 ROOT_URLCONF = "stack.urls"
 TEMPLATES = [{

@@ -1,0 +1,157 @@
+"""Smoke tests of the real test stack. Run: scripts/with-stack.sh -- .venv/bin/pytest -q tests/stack"""
+import hashlib
+import os
+import secrets
+import subprocess
+import time
+
+import pytest
+import requests
+import secretstorage
+
+import stackclient as sc
+
+ENV = os.environ
+pytestmark = pytest.mark.skipif("AS_URL" not in ENV, reason="needs scripts/with-stack.sh")
+
+
+@pytest.fixture(scope="module")
+def tokens():
+    return sc.login_without_browser()
+
+
+def test_browser_login_authorization_code_pkce():
+    listener = sc.CallbackListener()
+    try:
+        verifier, challenge = sc.pkce()
+        state = secrets.token_urlsafe(16)
+        started = time.monotonic()
+        subprocess.run([ENV["BROWSER"], sc.authorize_url(ENV["CLIENT_ID"], listener.redirect_uri, state, challenge)],
+                       check=True, timeout=5)
+        assert time.monotonic() - started < 1, "$BROWSER must return at once"
+        assert listener.received.wait(45), "no callback from the browser"
+        assert listener.query["state"] == state
+        r = sc.exchange_code(listener.query["code"], listener.redirect_uri, verifier)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert {"access_token", "refresh_token", "id_token"} <= body.keys()
+        claims = sc.jwt_claims(body["id_token"])
+        assert claims["iss"] == ENV["AS_ISSUER"] and claims["aud"] == ENV["CLIENT_ID"]
+        assert claims["preferred_username"] == "alice"
+    finally:
+        listener.close()
+
+
+def test_browser_denies_consent():
+    listener = sc.CallbackListener()
+    try:
+        _, challenge = sc.pkce()
+        url = sc.authorize_url(ENV["CLIENT_ID"], listener.redirect_uri, "deny-state", challenge)
+        subprocess.run([ENV["BROWSER"], url], check=True, timeout=5, env={**ENV, "BROWSER_CONSENT": "deny"})
+        assert listener.received.wait(45)
+        assert listener.query == {"error": "access_denied", "state": "deny-state"}
+    finally:
+        listener.close()
+
+
+def test_browser_approves_device_code():
+    d = requests.post(ENV["AS_DEVICE_URL"], data={"client_id": ENV["DEVICE_CLIENT_ID"]}, timeout=10).json()
+    subprocess.run([ENV["BROWSER"], d["verification_uri_complete"]], check=True, timeout=5,
+                   env={**ENV, "BROWSER_MODE": "device"})
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        r = requests.post(ENV["AS_TOKEN_URL"], timeout=10, data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": d["device_code"], "client_id": ENV["DEVICE_CLIENT_ID"]})
+        if r.status_code == 200 or r.json().get("error") != "authorization_pending":
+            break
+        time.sleep(d["interval"])
+    assert r.status_code == 200, r.text
+    assert "access_token" in r.json()
+
+
+def test_jira_requires_bearer_token(tokens):
+    myself = ENV["JIRA_URL"] + "/rest/api/2/myself"
+    r = requests.get(myself, timeout=10)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert r.json()["errorMessages"]
+    r = requests.get(myself, headers={"Authorization": "Bearer not-a-token"}, timeout=10)
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    r = requests.get(myself, headers={"Authorization": "Bearer " + tokens["access_token"]}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "alice" and r.json()["emailAddress"] == "alice@example.test"
+
+
+def test_jira_library_against_standin(tokens):
+    from jira import JIRA
+
+    jira = JIRA(server=ENV["JIRA_URL"], token_auth=tokens["access_token"], max_retries=0)
+    assert jira.server_info()["versionNumbers"][0] >= 9
+    assert jira.myself()["name"] == "alice"
+    issue = jira.issue("DEMO-1")
+    issue.update(summary="Updated by the smoke test")
+    assert jira.issue("DEMO-1").fields.summary == "Updated by the smoke test"
+    created = jira.create_issue(project="DEMO", summary="Smoke", issuetype={"name": "Task"})
+    assert created.self.startswith(ENV["JIRA_URL"] + "/rest/api/2/issue/")
+    assert created.key in [i.key for i in jira.search_issues("project = DEMO")]
+
+
+def test_refresh_rotates_and_old_refresh_token_is_refused():
+    first = sc.login_without_browser()
+    r = sc.refresh(first["refresh_token"])
+    assert r.status_code == 200, r.text
+    second = r.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    replay = sc.refresh(first["refresh_token"])
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+
+
+def test_revoke_behind_the_agents_back():
+    t = sc.login_without_browser()
+    assert requests.post(ENV["AS_URL"] + "/test/revoke-refresh-tokens", timeout=10).json()["revoked"] >= 1
+    assert sc.refresh(t["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_fixed_client_requires_exact_redirect_port():
+    good = f"http://127.0.0.1:{ENV['FIXED_REDIRECT_PORT']}/callback"
+    assert "access_token" in sc.login_without_browser(ENV["FIXED_CLIENT_ID"], "FIXED_CLIENT_SECRET_FILE", good)
+    with pytest.raises(Exception):
+        sc.login_without_browser(ENV["FIXED_CLIENT_ID"], "FIXED_CLIENT_SECRET_FILE", "http://127.0.0.1:47932/callback")
+
+
+def test_discovery_issuer_matches():
+    meta = requests.get(ENV["AS_DISCOVERY_URL"], timeout=10).json()
+    assert meta["issuer"] == ENV["AS_ISSUER"]
+    assert meta["token_endpoint"] == ENV["AS_TOKEN_URL"]
+
+
+def test_keyring_session_has_secret_service():
+    assert ENV["KEYRING_SITUATION"] == "unlocked"
+    conn = secretstorage.dbus_init()
+    try:
+        collection = secretstorage.get_default_collection(conn)
+        assert not collection.is_locked()
+        attrs = {"xdg:schema": "io.github.jira-auth-agent.Tokens", "connection": "smoke"}
+        collection.create_item("Jira tokens - smoke", attrs, b'{"access_token":"x"}', replace=True)
+        [item] = list(collection.search_items(attrs))
+        assert item.get_secret() == b'{"access_token":"x"}'
+        item.delete()
+    finally:
+        conn.close()
+
+
+def test_stats_count_calls_and_tokens(tokens):
+    requests.post(ENV["AS_URL"] + "/test/reset-stats", timeout=10)
+    requests.post(ENV["JIRA_STATS_URL"].replace("/stats", "/reset-stats"), timeout=10)
+    fresh = sc.login_without_browser()
+    sc.refresh(fresh["refresh_token"]).raise_for_status()
+    stats = requests.get(ENV["AS_URL"] + "/test/stats", timeout=10).json()
+    assert stats["token_calls"]["authorization_code"] == 1
+    assert stats["token_calls"]["refresh_token"] == 1
+    assert stats["authorization_codes_issued"] == 1
+    requests.get(ENV["JIRA_URL"] + "/rest/api/2/myself", timeout=10)
+    requests.get(ENV["JIRA_URL"] + "/rest/api/2/myself", headers={"Authorization": "Bearer " + tokens["access_token"]}, timeout=10)
+    jira = requests.get(ENV["JIRA_STATS_URL"], timeout=10).json()
+    assert jira["authorization"]["none"] == 1 and jira["authorization"]["valid"] == 1
+    assert jira["token_sha256"] == [hashlib.sha256(tokens["access_token"].encode()).hexdigest()]
