@@ -98,13 +98,20 @@ trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
 
 session_env=(XDG_RUNTIME_DIR="$tmp/run" XDG_DATA_HOME="$tmp/data"
              KEYRING_PASSWORD_FILE="$tmp/password" KEYRING_SITUATION="$mode")
+# dbus-daemon's own chatter (fd limit, service activation) goes to a log, not CMD's stderr,
+# unless KEYRING_SESSION_VERBOSE=1.
 bus_opts=()
+if [ "${KEYRING_SESSION_VERBOSE:-0}" != 1 ]; then
+  printf '#!/bin/sh\nexec dbus-daemon "$@" 2>>"%s"\n' "$tmp/dbus-daemon.log" >"$tmp/dbus-daemon"
+  chmod +x "$tmp/dbus-daemon"
+  bus_opts=(--dbus-daemon="$tmp/dbus-daemon")
+fi
 
 case "$mode" in
   locked)
     mkdir -m 700 "$tmp/run-setup"
     env "${session_env[@]}" XDG_RUNTIME_DIR="$tmp/run-setup" \
-      dbus-run-session -- "$self" __create </dev/null
+      dbus-run-session "${bus_opts[@]}" -- "$self" __create </dev/null
     kill_ours  # the setup daemon must be gone before the second session starts
     [ -s "$tmp/data/keyrings/login.keyring" ] || { echo "keyring-session: no login keyring" >&2; exit 70; }
     ;;
@@ -124,7 +131,7 @@ case "$mode" in
   <!-- no <servicedir> and no <standard_session_servicedirs/>: nothing can be activated -->
 </busconfig>
 EOF
-    bus_opts=(--config-file="$tmp/bus.conf") ;;
+    bus_opts+=(--config-file="$tmp/bus.conf") ;;
 esac
 
 # In the background so that signals reach the traps above; stdin passed on explicitly.

@@ -98,7 +98,10 @@ def main() -> int:
     outcome = "timeout"
     try:
         log(f"open {where(URL)} mode={MODE} consent={'approve' if APPROVE else 'deny'}")
-        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+        # No session bus for Chromium: it needs none, and would activate the accessibility bus
+        # (and, without --password-store=basic, use the Secret Service under test).
+        env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"}
+        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver", env=env))
         driver.set_page_load_timeout(TIMEOUT)
         driver.get(URL)
         done: set = set()
