@@ -30,11 +30,20 @@ struct ProxyURL: ParsableCommand {
         abstract: "Print the proxy base URL of a connection, for JIRA_URL=$(jira-auth-agent proxy-url).")
 
     @Argument(help: "Connection id, team or `default`.") var connection: String = "default"
-    @Option(name: .customLong("proxy-port"), help: "The proxy's port.") var proxyPort: Int = 7744
+    @Option(name: .customLong("proxy-port"), help: "The proxy's port when no agent is running.") var proxyPort: Int = 7744
+
+    @OptionGroup var agent: AgentOptions
 
     func run() throws {
         let c = try resolve(connection, in: loadCatalog())
-        print("http://127.0.0.1:\(proxyPort)/jira/\(c.id)")
+        // The running agent knows the port it bound; else the default.
+        var base = "http://127.0.0.1:\(proxyPort)"
+        if let data = try? agent.client(timeout: 5).json("GET", "/v1/status"),
+           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           let info = object["agent"] as? [String: Any], let url = info["proxy_url"] as? String {
+            base = url
+        }
+        print("\(base)/jira/\(c.id)")
     }
 }
 

@@ -22,7 +22,7 @@ struct EndToEnd {
         #expect(token.count >= 20)
         #expect(!out.stdout.contains(" "), "token prints only the token")
         let after = try stack.stats()
-        #expect(after.delta(before, "token.authorization_code") == 1)
+        #expect(after.delta(before, "token_calls.authorization_code") == 1)
         #expect(try stack.isActive(token))
         // The keyring holds the item with our attributes (cross-checked with secret-tool).
         let search = try Run.capture(["secret-tool", "search", "--all", "connection", agent.connection])
@@ -31,7 +31,7 @@ struct EndToEnd {
         // The access token is served from memory now: no further token-endpoint call.
         let again = try agent.cli(["token", agent.connection])
         #expect(again.stdout == out.stdout)
-        #expect(try stack.stats().delta(after, "token.authorization_code") == 0)
+        #expect(try stack.stats().delta(after, "token_calls.authorization_code") == 0)
         // Nothing secret in the agent's log.
         #expect(!agent.log().contains(token))
     }
@@ -46,7 +46,7 @@ struct EndToEnd {
         let tokens = Set(results.compactMap { $0 })
         #expect(results.allSatisfy { $0 != nil }, "\(agent.log().suffix(2000))")
         #expect(tokens.count == 1)
-        #expect(try stack.stats().delta(before, "token.authorization_code") == 1)
+        #expect(try stack.stats().delta(before, "token_calls.authorization_code") == 1)
     }
 
     @Test("without tokens a non-interactive request says how to authorize (exit 77)")

@@ -21,9 +21,9 @@ public struct TokenAPI: LocalAPIResponder {
         do {
             switch (request.method, parts.count, parts) {
             case ("GET", 2, ["v1", "status"]):
-                return .json(try await status())
+                return Self.json(try await status())
             case ("GET", 2, ["v1", "connections"]):
-                return .json(ConnectionList(connections: try await status().connections))
+                return Self.json(ConnectionList(connections: try await status().connections))
             case ("POST", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "token":
                 return .json(try await token(parts[2], body: request.body))
             case ("POST", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "authorize":
@@ -67,6 +67,17 @@ public struct TokenAPI: LocalAPIResponder {
             logger.notice("authorization prompt", metadata: ["text": "\(line)"])
         })
         return AuthorizeBody(connection: session.connection.id, account: tokens.account, expiresAt: tokens.expiresAt.map { Int64($0.timeIntervalSince1970) })
+    }
+
+    /// JSON with sorted keys and ISO 8601 dates (`expires_at`, `next_refresh`, …).
+    static func json(_ value: some Encodable) -> LocalAPIResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        guard let body = try? encoder.encode(value) else {
+            return .error(status: 500, code: "internal_error", message: "the response could not be encoded")
+        }
+        return LocalAPIResponse(status: 200, headers: [(name: "Content-Type", value: "application/json")], body: body)
     }
 
     /// AgentError → HTTP status and the one error shape.

@@ -134,6 +134,7 @@ struct EntryReader {
     }
 
     mutating func connection(origin: Connection.Origin) -> Connection? {
+        if let id = table["id"]?.string, !id.isEmpty { label = id }
         for key in table.keys where !CatalogFile.knownKeys.contains(key) {
             problem(key, "unknown key (known: \(CatalogFile.knownKeys.sorted().joined(separator: ", ")))")
         }

@@ -7,8 +7,8 @@ public struct RefreshPolicy: Sendable {
     /// half the lifetime, so that short-lived tokens are not refreshed in a loop.
     public var minimumWindow: TimeInterval = 60
     public var fraction: Double = 0.1
-    /// Up to this share of the window is taken off at random, so that many agents do not
-    /// refresh in lock-step.
+    /// Up to this share of the window is added at random (still never beyond half the
+    /// lifetime), so that many agents do not refresh in lock-step.
     public var jitterFraction: Double = 0.1
     public var initialBackoff: TimeInterval = 5
     public var maximumBackoff: TimeInterval = 300
@@ -21,7 +21,7 @@ public struct RefreshPolicy: Sendable {
         let lifetime = max(0, expiresAt.timeIntervalSince(obtainedAt))
         let window = min(max(minimumWindow, fraction * lifetime), lifetime / 2)
         let jitter = window * jitterFraction * min(max(random, 0), 1)
-        return expiresAt.addingTimeInterval(-(window + jitter))
+        return expiresAt.addingTimeInterval(-min(window + jitter, lifetime / 2))
     }
 
     /// The delay before retry number `attempt` (1-based) after a transient failure.

@@ -33,6 +33,8 @@ public actor Session {
     private var failures = 0
     /// Tokens obtained but not yet persisted (keyring failed): not handed out (S6).
     private var unsaved = false
+    /// The refresh token the server refused: a keyring item still holding it is no news.
+    private var deadRefreshToken: String?
 
     init(connection: Connection, client: ConnectionOAuthClient, store: any TokenStore, authorizer: Authorizer,
          cache: TokenCache, clock: any WallClock, policy: RefreshPolicy, notifier: Notifier, logger: Logger) {
@@ -55,6 +57,7 @@ public actor Session {
     /// `interactive`) the one authorization in progress.
     public func accessToken(minValid: TimeInterval, interactive: Bool) async throws -> TokenSet {
         try await loadIfNeeded()
+        try await adoptExternalLogin()
         try await persistIfNeeded()
         if let tokens = state.tokens, tokens.isValid(for: minValid, at: clock.now()) { return tokens }
         if let tokens = state.tokens, tokens.refreshToken != nil {
@@ -154,6 +157,7 @@ public actor Session {
                 schedule(for: stored)
                 return stored
             }
+            deadRefreshToken = tokens.refreshToken
             state = .needsReauthorization(reason: error.message, account: tokens.account)
             cache.remove(connection.id)
             cancelTimer()
@@ -245,6 +249,34 @@ public actor Session {
         } else {
             state = .unauthorized
         }
+    }
+
+    /// Without tokens, looks in the keyring again: a `login` run outside the agent (no
+    /// display, `--no-browser`) stores tokens there. One keyring read (~1 ms).
+    private func adoptExternalLogin() async throws {
+        switch state {
+        case .unauthorized, .needsReauthorization, .revoked: break
+        default: return
+        }
+        guard authorizing == nil else { return }
+        let stored: TokenSet?
+        do { stored = try await store.load(connection: connection.id) } catch {
+            throw KeyringFailure.agentError(error, connection: connection.id)
+        }
+        guard let stored, authorizing == nil else { return }
+        switch state {
+        case .unauthorized, .revoked: break
+        case .needsReauthorization:
+            // The dead grant's record stays in the keyring for `status`; only a new one counts.
+            if stored.refreshToken == deadRefreshToken { return }
+        default: return
+        }
+        logger.info("tokens from a login outside the agent adopted")
+        generation += 1
+        state = .authorized(stored)
+        cache.set(connection.id, stored)
+        lastError = nil
+        schedule(for: stored)
     }
 
     /// Loads at start-up so that proactive refresh runs without any caller.

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The demo (README: `make demo`): starts the local stack (authorization server, Jira
+# stand-in) in a private keyring session, starts the agent with a demo connection,
+# authorizes in a browser — yours when a display is present, else headless Chromium —
+# performs Jira actions through the proxy, shows `status`, then stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+if [ -z "${DEMO_INNER:-}" ]; then
+  swift build --product jira-auth-agent 2>&1 | grep -Ev 'prohibited flag|^\[' || true
+  test -x .build/debug/jira-auth-agent
+  # The display variables are kept for the inner script; the stack's $BROWSER is used only
+  # when there is no display.
+  exec env DEMO_INNER=1 DEMO_DISPLAY="${DISPLAY:-}" DEMO_WAYLAND="${WAYLAND_DISPLAY:-}" scripts/with-stack.sh -- "$0"
+fi
+
+bin=$PWD/.build/debug/jira-auth-agent
+work=$(mktemp -d)
+agent_pid=""
+cleanup() {
+  [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
+  secret-tool clear connection demo 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+if [ -n "${DEMO_DISPLAY}${DEMO_WAYLAND}" ]; then
+  export DISPLAY="$DEMO_DISPLAY" WAYLAND_DISPLAY="$DEMO_WAYLAND"; unset BROWSER
+  echo "demo: a display is present; your browser will open for the sign-in (user alice, password alice-password-1)"
+else
+  echo "demo: no display; headless Chromium signs in as the demo user"
+fi
+export XDG_CONFIG_HOME=$work/config XDG_CONFIG_DIRS=$work/system JIRA_AUTH_AGENT_RUNTIME_DIR=$work/run
+mkdir -p "$XDG_CONFIG_HOME/jira-auth-agent" "$XDG_CONFIG_DIRS"
+cat > "$XDG_CONFIG_HOME/jira-auth-agent/connections.toml" <<TOML
+[[connection]]
+id = "demo"
+name = "Demo Jira"
+jira_url = "$JIRA_URL"
+issuer = "$AS_ISSUER"
+client_id = "$CLIENT_ID"
+client_secret_file = "$CLIENT_SECRET_FILE"
+scope = "openid read write"
+default = true
+TOML
+port=${DEMO_PROXY_PORT:-7744}
+"$bin" serve --proxy-port "$port" --log-level notice 2> "$work/agent.log" &
+agent_pid=$!
+for _ in $(seq 100); do "$bin" status >/dev/null 2>&1 && break; sleep 0.1; done
+
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+say "jira-auth-agent connections list"
+"$bin" connections list
+say "jira-auth-agent status   # before: no tokens yet"
+"$bin" status
+proxy=$("$bin" proxy-url --proxy-port "$port")
+say "curl $proxy/rest/api/2/myself   # first Jira call: the agent runs the browser sign-in"
+curl -sS --max-time 120 "$proxy/rest/api/2/myself"; echo
+say "python: the jira library through the proxy (create, read back, update, search)"
+"$STACK_PYTHON" - "$proxy" <<'PY'
+import sys
+from jira import JIRA
+jira = JIRA(server=sys.argv[1], max_retries=0)   # no token in the client: the agent adds it
+print("server:", jira.server_info()["serverTitle"], jira.server_info()["version"])
+me = jira.myself()
+print("me:", me["name"], "-", me["displayName"])
+issue = jira.create_issue(project="DEMO", summary="Created through jira-auth-agent", issuetype={"name": "Task"})
+print("created:", issue.key, "->", issue.self)
+again = jira.issue(issue.key)
+print("read back:", again.key, again.fields.summary)
+again.update(summary="Updated through jira-auth-agent")
+print("updated:", jira.issue(issue.key).fields.summary)
+print("search:", [i.key for i in jira.search_issues("project = DEMO")])
+PY
+say "jira-auth-agent status   # after"
+"$bin" status
+say "jira-auth-agent open DEMO-1 --print"
+"$bin" open DEMO-1 --print
+echo
+echo "demo: done; stopping the agent and the stack"
