@@ -1,0 +1,105 @@
+import Foundation
+import OAuth
+import Testing
+@testable import Agent
+
+/// The listener's decisions without a socket (STYLE §7; SECURITY S1, S3).
+@Suite struct LoopbackFlowTests {
+    static let state = "s-7f3a9c"
+    static let authorizationURL = URL(string: "https://sso.example.com/authorize?client_id=desktop&state=\(state)")!
+    static let host = "127.0.0.1:51234"
+
+    func makeFlow() -> LoopbackFlow {
+        LoopbackFlow(startPath: "/start-0b1d", authorizationURL: Self.authorizationURL, expectedState: Self.state,
+                     expectedIssuer: nil, issuerRequired: false,
+                     allowedHosts: [Self.host, "[::1]:51234", "localhost:51234"])
+    }
+
+    func callback(_ flow: inout LoopbackFlow, _ items: [String: String], host: String? = Self.host) -> LoopbackFlow.Action {
+        flow.handle(method: "GET", path: "/callback", query: items.map { URLQueryItem(name: $0.key, value: $0.value) }, host: host)
+    }
+
+    @Test func startURLRedirectsOnce() {
+        var flow = makeFlow()
+        #expect(flow.handle(method: "GET", path: "/start-0b1d", query: [], host: Self.host) == .redirect(Self.authorizationURL))
+        #expect(flow.startUsed)
+        #expect(flow.handle(method: "GET", path: "/start-0b1d", query: [], host: Self.host) == .page(status: 410, .startUsed))
+        #expect(flow.outcome == nil)
+    }
+
+    @Test(arguments: [nil, "evil.example.com", "127.0.0.1", "127.0.0.1:51235", "attacker.test:51234"])
+    func wrongHostIsIgnored(host: String?) {
+        var flow = makeFlow()
+        #expect(callback(&flow, ["code": "c1", "state": Self.state], host: host) == .page(status: 421, .notForThisListener))
+        #expect(flow.handle(method: "GET", path: "/start-0b1d", query: [], host: host) == .page(status: 421, .notForThisListener))
+        #expect(!flow.startUsed)
+        #expect(flow.outcome == nil)
+        // The real callback still works afterwards.
+        #expect(callback(&flow, ["code": "c1", "state": Self.state]) == .finish(.success, code: "c1", denial: nil))
+    }
+
+    @Test func allowedHostsMatchCaseInsensitively() {
+        var flow = makeFlow()
+        #expect(callback(&flow, ["code": "c1", "state": Self.state], host: "LOCALHOST:51234") == .finish(.success, code: "c1", denial: nil))
+    }
+
+    @Test func wrongPathIs404AndFaviconIsIgnored() {
+        var flow = makeFlow()
+        for path in ["/", "/favicon.ico", "/callback/", "/start", "/CALLBACK"] {
+            #expect(flow.handle(method: "GET", path: path, query: [URLQueryItem(name: "code", value: "c"), URLQueryItem(name: "state", value: Self.state)], host: Self.host)
+                    == .page(status: 404, .notForThisListener))
+        }
+        #expect(flow.outcome == nil)
+        #expect(!flow.startUsed)
+    }
+
+    @Test func otherMethodsAreRefused() {
+        var flow = makeFlow()
+        #expect(flow.handle(method: "POST", path: "/callback", query: [URLQueryItem(name: "code", value: "c"), URLQueryItem(name: "state", value: Self.state)], host: Self.host)
+                == .page(status: 405, .notForThisListener))
+        #expect(flow.outcome == nil)
+    }
+
+    @Test func wrongOrMissingStateIsIgnoredAndTheFlowGoesOn() {
+        var flow = makeFlow()
+        #expect(callback(&flow, ["code": "stolen", "state": "other"]) == .page(status: 400, .unexpectedCallback))
+        #expect(callback(&flow, ["code": "stolen"]) == .page(status: 400, .unexpectedCallback))
+        #expect(callback(&flow, ["error": "access_denied", "state": "other"]) == .page(status: 400, .unexpectedCallback))
+        #expect(flow.outcome == nil)
+        #expect(callback(&flow, ["code": "good", "state": Self.state]) == .finish(.success, code: "good", denial: nil))
+        guard case .code("good")? = flow.outcome else {
+            Issue.record("outcome is \(String(describing: flow.outcome))")
+            return
+        }
+    }
+
+    @Test func accessDeniedWithTheRightStateEndsTheFlow() {
+        var flow = makeFlow()
+        #expect(callback(&flow, ["error": "access_denied", "state": Self.state]) == .finish(.denied, code: nil, denial: "access_denied"))
+        guard case .denied(let error)? = flow.outcome else {
+            Issue.record("outcome is \(String(describing: flow.outcome))")
+            return
+        }
+        #expect(error.code == .accessDenied)
+        #expect(error.oauthError == "access_denied")
+    }
+
+    @Test func afterTheFinishEverythingIsGone() {
+        var flow = makeFlow()
+        _ = callback(&flow, ["code": "good", "state": Self.state])
+        #expect(callback(&flow, ["code": "again", "state": Self.state]) == .page(status: 410, .alreadyFinished))
+        #expect(flow.handle(method: "GET", path: "/start-0b1d", query: [], host: Self.host) == .page(status: 410, .alreadyFinished))
+        #expect(flow.handle(method: "GET", path: "/favicon.ico", query: [], host: "evil.example.com") == .page(status: 410, .alreadyFinished))
+        guard case .code("good")? = flow.outcome else {
+            Issue.record("outcome is \(String(describing: flow.outcome))")
+            return
+        }
+    }
+
+    @Test func pagesCarryNothingFromTheRequest() {
+        for page in [LoopbackPage.success, .denied, .timedOut, .alreadyFinished, .startUsed, .notForThisListener, .unexpectedCallback] {
+            #expect(!page.html.contains("<script"))
+            #expect(page.html.contains(page.title))
+        }
+    }
+}
