@@ -1,0 +1,83 @@
+import Agent
+import Foundation
+import Testing
+import TestSupport
+
+/// SECURITY S9: what the proxy refuses before anything reaches the gateway.
+@Suite("Proxy refusals", .timeLimit(.minutes(1)))
+struct ProxyRefusalTests {
+    @Test func hostOutsideTheAllowlistIsRefused() async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        for bad in ["evil.example:\(h.port)", "127.0.0.1:\(h.port + 1)", "127.0.0.1", "localhost", "127.0.0.2:\(h.port)"] {
+            let response = try await h.request("GET /jira/acme/x HTTP/1.1\r\nHost: \(bad)\r\n")
+            #expect(response.status == 421, "Host \(bad)")
+            #expect(response.text.contains("host_not_allowed"))
+        }
+        for good in ["127.0.0.1:\(h.port)", "localhost:\(h.port)", "LOCALHOST:\(h.port)", "[::1]:\(h.port)"] {
+            #expect(try await h.request("GET /jira/acme/x HTTP/1.1\r\nHost: \(good)\r\n").status == 200, "Host \(good)")
+        }
+        #expect(try await h.request("GET /jira/acme/x HTTP/1.1\r\n").status == 400)
+        #expect(h.upstream.requests.count == 4)
+    }
+
+    @Test func crossSiteRequestsAreRefused() async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        let origin = try await h.get("/jira/acme/x", extra: "Origin: https://evil.example\r\n")
+        #expect(origin.status == 403)
+        #expect(origin.text.contains("cross_site_request"))
+        #expect(try await h.get("/jira/acme/x", extra: "Sec-Fetch-Site: cross-site\r\n").status == 403)
+        #expect(try await h.get("/jira/acme/x", extra: "Sec-Fetch-Site: same-origin\r\n").status == 403)
+        #expect(try await h.get("/jira/acme/x", extra: "Sec-Fetch-Site: none\r\n").status == 200)
+        #expect(h.upstream.requests.count == 1)
+    }
+
+    @Test func transferEncodingWithContentLengthIsRefused() async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        let response = try await h.request("POST /jira/acme/x HTTP/1.1\r\nHost: \(h.host)\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                                     body: "5\r\nhello\r\n0\r\n\r\n")
+        #expect(response.status == 400)
+        #expect(h.upstream.requests.isEmpty)
+    }
+
+    @Test func oversizedHeadersAreRefused() async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        let big = String(repeating: "a", count: 40 * 1024)
+        let response = try await h.get("/jira/acme/x", extra: "X-Big: \(big)\r\n")
+        #expect(response.status == 431)
+        #expect(h.upstream.requests.isEmpty)
+    }
+
+    @Test func oversizedBodyIsRefused() async throws {
+        let h = try await ProxyHarness.start(proxy: ProxyConfiguration(maxRequestBodySize: 100))
+        defer { Task { await h.stop() } }
+        let declared = try await h.request("POST /jira/acme/x HTTP/1.1\r\nHost: \(h.host)\r\nContent-Length: 101\r\n",
+                                     body: String(repeating: "b", count: 101))
+        #expect(declared.status == 413)
+        let chunked = try await h.request("POST /jira/acme/x HTTP/1.1\r\nHost: \(h.host)\r\nTransfer-Encoding: chunked\r\n",
+                                    body: "80\r\n" + String(repeating: "c", count: 128) + "\r\n0\r\n\r\n")
+        #expect(chunked.status == 413)
+    }
+
+    @Test func otherPathsAndTheTokenAPIAreNotServedOverTCP() async throws {
+        let h = try await ProxyHarness.start(api: EchoAPI())
+        defer { Task { await h.stop() } }
+        #expect(try await h.get("/v1/status").status == 404)
+        #expect(try await h.get("/").status == 404)
+        #expect(try await h.request("GET http://evil.example/jira/acme/x HTTP/1.1\r\nHost: \(h.host)\r\n").status == 400)
+    }
+}
+
+/// A token-API stand-in that echoes what it was given.
+struct EchoAPI: LocalAPIResponder {
+    struct Echo: Codable {
+        var method: String, path: String, query: String?, body: String, uid: UInt32, pid: Int32?
+    }
+    func respond(_ request: LocalAPIRequest) async -> LocalAPIResponse {
+        .json(Echo(method: request.method, path: request.path, query: request.query,
+                   body: String(decoding: request.body, as: UTF8.self), uid: request.peer.uid, pid: request.peer.pid))
+    }
+}

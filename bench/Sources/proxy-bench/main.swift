@@ -1,0 +1,45 @@
+// proxy-bench UPSTREAM_URL [PORT]: runs the real AgentServer proxy on 127.0.0.1:PORT with
+// one connection `bench` → UPSTREAM_URL and a fixed token, until SIGTERM/SIGINT.
+import Agent
+import Foundation
+import Logging
+import OAuth
+
+struct FixedToken: AccessTokenProvider {
+    func cachedAccessToken(connection: String, minValid: TimeInterval) -> String? { "bench-token" }
+    func accessToken(connection: String, minValid: TimeInterval, interactive: Bool) async throws -> TokenSet {
+        TokenSet(accessToken: "bench-token")
+    }
+    func refreshAfterRejection(connection: String, rejected: String) async throws -> TokenSet {
+        TokenSet(accessToken: "bench-token")
+    }
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2, let upstream = URL(string: arguments[1]) else {
+    FileHandle.standardError.write(Data("usage: proxy-bench UPSTREAM_URL [PORT]\n".utf8))
+    exit(64)
+}
+let port = arguments.count > 2 ? Int(arguments[2]) ?? 0 : 0
+let connection = Connection(id: "bench", jiraURL: upstream, clientID: "bench", isDefault: true)
+let catalog = ConnectionCatalog(connections: [connection])
+var logger = Logger(label: "proxy-bench")
+logger.logLevel = .warning
+let server = AgentServer(configuration: .init(tcpPort: port), catalog: { catalog }, tokens: FixedToken(),
+                         api: nil, logger: logger)
+let bound = try await server.start()
+print("listening \(bound.tcpPort ?? 0)")
+fflush(stdout)
+signal(SIGTERM, SIG_IGN)
+signal(SIGINT, SIG_IGN)
+let stop = AsyncStream<Void> { continuation in
+    for sig in [SIGTERM, SIGINT] {
+        let source = DispatchSource.makeSignalSource(signal: sig)
+        source.setEventHandler { continuation.yield() }
+        source.resume()
+        nonisolated(unsafe) let keep = source
+        continuation.onTermination = { _ in _ = keep }
+    }
+}
+for await _ in stop { break }
+await server.shutdown()
