@@ -5,7 +5,8 @@ import TestSupport
 /// Every end-to-end test drives the built `jira-auth-agent` binary against the real stack
 /// (scripts/with-stack.sh): gnome-keyring on a private D-Bus, django-oauth-toolkit, the
 /// Jira stand-in behind introspection, headless Chromium as `$BROWSER`. Serialized: the
-/// tests count requests at the authorization server.
+/// tests count requests at the authorization server and change its token lifetime, so
+/// every end-to-end suite is nested here and runs one test at a time.
 @Suite("End to end", .serialized, .enabled(if: Stack.isAvailable, "needs scripts/with-stack.sh"))
 struct EndToEnd {
     let stack = Stack.current!
@@ -124,18 +125,28 @@ struct EndToEnd {
 
     @Test("refresh token revoked behind the agent's back: needs authorization, shown in status", .timeLimit(.minutes(2)))
     func refreshTokenRevokedBehindTheBack() throws {
+        let previous = try stack.setAccessTokenLifetime(4)
+        defer { _ = try? stack.setAccessTokenLifetime(previous) }
         let agent = try AgentHarness(stack: stack)
         defer { agent.cleanUp() }
         try agent.start()
-        #expect(try agent.cli(["token", agent.connection, "--interactive"]).status == 0)
+        #expect(try agent.cli(["token", agent.connection, "--interactive", "--min-valid", "1"]).status == 0)
         _ = try Run.capture(["curl", "-sf", "-X", "POST", "\(stack.asURL)/test/revoke-refresh-tokens"])
-        // Ask for more validity than the token has: forces a refresh, which is refused.
-        let out = try agent.cli(["token", agent.connection, "--min-valid", "3600"])
-        #expect(out.status == 77, "\(out.stderr)")
-        let status = try agent.connectionStatus()
-        #expect(status["state"] as? String == "needs_authorization")
+        // The scheduler refreshes at half the 4 s lifetime, is refused (invalid_grant), re-reads
+        // the keyring, finds nothing newer, and gives up: no caller needed.
+        let deadline = Date().addingTimeInterval(20)
+        var status: [String: Any] = [:]
+        while Date() < deadline {
+            status = try agent.connectionStatus()
+            if status["state"] as? String == "needs_authorization" { break }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        #expect(status["state"] as? String == "needs_authorization", "\(status)\n\(agent.log().suffix(2000))")
         #expect((status["last_error"] as? String ?? "").contains("login"))
         #expect(status["account"] as? String == "alice")
+        let out = try agent.cli(["token", agent.connection])
+        #expect(out.status == 77, "\(out.stderr)")
+        #expect(out.stderr.contains("jira-auth-agent login \(agent.connection)"))
     }
 
     @Test("a second agent for the same user is refused")

@@ -4,66 +4,68 @@ import TestSupport
 
 /// Real clients through the agent's proxy: `curl` and the Python `jira` library, against
 /// the Jira stand-in behind the real authorization server's introspection.
-@Suite("Proxy end to end", .serialized, .enabled(if: Stack.isAvailable, "needs scripts/with-stack.sh"))
-struct ProxyEndToEnd {
-    let stack = Stack.current!
+extension EndToEnd {
+    @Suite("Proxy end to end")
+    struct ProxyEndToEnd {
+        let stack = Stack.current!
 
-    @Test("curl through the proxy: first call signs in, token added, refusals hold", .timeLimit(.minutes(2)))
-    func curlThroughProxy() throws {
-        let agent = try AgentHarness(stack: stack)
-        defer { agent.cleanUp() }
-        try agent.start()
-        let base = try agent.proxyURL + "/jira/\(agent.connection)"
-        let me = try Run.capture(["curl", "-sS", "--max-time", "60", "\(base)/rest/api/2/myself"])
-        #expect(me.stdout.contains("\"name\": \"alice\""), "\(me.stdout)\(me.stderr)\n\(agent.log().suffix(2000))")
-        #expect(me.stdout.contains("\"self\": \"\(base)/rest/api/2/user"), "self links point back at the proxy")
-        // An inbound Authorization header is dropped, not forwarded.
-        let forged = try Run.capture(["curl", "-sS", "-H", "Authorization: Bearer forged", "\(base)/rest/api/2/myself"])
-        #expect(forged.stdout.contains("alice"))
-        let port = URL(string: try agent.proxyURL)!.port!
-        let evilHost = try Run.capture(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: evil.example:\(port)", "\(base)/rest/api/2/myself"])
-        #expect(evilHost.stdout != "200" && evilHost.stdout.hasPrefix("4"), "\(evilHost.stdout)")
-        let origin = try Run.capture(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Origin: https://evil.example", "\(base)/rest/api/2/myself"])
-        #expect(origin.stdout == "403", "\(origin.stdout)")
-        let site = try Run.capture(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Sec-Fetch-Site: cross-site", "\(base)/rest/api/2/myself"])
-        #expect(site.stdout == "403", "\(site.stdout)")
-        #expect(try agent.cli(["revoke", agent.connection]).status == 0)
-    }
+        @Test("curl through the proxy: first call signs in, token added, refusals hold", .timeLimit(.minutes(2)))
+        func curlThroughProxy() throws {
+            let agent = try AgentHarness(stack: stack)
+            defer { agent.cleanUp() }
+            try agent.start()
+            let base = try agent.proxyURL + "/jira/\(agent.connection)"
+            let me = try Run.capture(["curl", "-sS", "--max-time", "60", "\(base)/rest/api/2/myself"])
+            #expect(me.stdout.contains("\"name\": \"alice\""), "\(me.stdout)\(me.stderr)\n\(agent.log().suffix(2000))")
+            #expect(me.stdout.contains("\"self\": \"\(base)/rest/api/2/user"), "self links point back at the proxy")
+            // An inbound Authorization header is dropped, not forwarded.
+            let forged = try Run.capture(["curl", "-sS", "-H", "Authorization: Bearer forged", "\(base)/rest/api/2/myself"])
+            #expect(forged.stdout.contains("alice"))
+            let port = URL(string: try agent.proxyURL)!.port!
+            let evilHost = try Run.capture(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: evil.example:\(port)", "\(base)/rest/api/2/myself"])
+            #expect(evilHost.stdout != "200" && evilHost.stdout.hasPrefix("4"), "\(evilHost.stdout)")
+            let origin = try Run.capture(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Origin: https://evil.example", "\(base)/rest/api/2/myself"])
+            #expect(origin.stdout == "403", "\(origin.stdout)")
+            let site = try Run.capture(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Sec-Fetch-Site: cross-site", "\(base)/rest/api/2/myself"])
+            #expect(site.stdout == "403", "\(site.stdout)")
+            #expect(try agent.cli(["revoke", agent.connection]).status == 0)
+        }
 
-    @Test("no tokens and --no-wait-for-authorization: the proxy answers 401 JSON saying how to authorize", .timeLimit(.minutes(2)))
-    func revokedGuidance() throws {
-        let agent = try AgentHarness(stack: stack)
-        defer { agent.cleanUp() }
-        try agent.start(arguments: ["--no-wait-for-authorization"])
-        let base = try agent.proxyURL + "/jira/\(agent.connection)"
-        let out = try Run.capture(["curl", "-s", "-w", "\n%{http_code}", "\(base)/rest/api/2/myself"])
-        #expect(out.stdout.hasSuffix("401"), "\(out.stdout)")
-        #expect(out.stdout.contains("authorization_required"))
-        #expect(out.stdout.contains("jira-auth-agent login \(agent.connection)"))
-    }
+        @Test("no tokens and --no-wait-for-authorization: the proxy answers 401 JSON saying how to authorize", .timeLimit(.minutes(2)))
+        func revokedGuidance() throws {
+            let agent = try AgentHarness(stack: stack)
+            defer { agent.cleanUp() }
+            try agent.start(arguments: ["--no-wait-for-authorization"])
+            let base = try agent.proxyURL + "/jira/\(agent.connection)"
+            let out = try Run.capture(["curl", "-s", "-w", "\n%{http_code}", "\(base)/rest/api/2/myself"])
+            #expect(out.stdout.hasSuffix("401"), "\(out.stdout)")
+            #expect(out.stdout.contains("authorization_required"))
+            #expect(out.stdout.contains("jira-auth-agent login \(agent.connection)"))
+        }
 
-    @Test("the Python jira library through the proxy: serverInfo, myself, get, update (follows self), create, search", .timeLimit(.minutes(2)))
-    func pythonJiraThroughProxy() throws {
-        let agent = try AgentHarness(stack: stack)
-        defer { agent.cleanUp() }
-        try agent.start()
-        let base = try agent.proxyURL + "/jira/\(agent.connection)"
-        let script = """
-        import sys
-        from jira import JIRA
-        jira = JIRA(server=sys.argv[1], max_retries=0)
-        assert jira.myself()["name"] == "alice"
-        issue = jira.issue("DEMO-1")
-        assert issue.self.startswith(sys.argv[1]), issue.self
-        issue.update(summary="updated through the proxy")
-        assert jira.issue("DEMO-1").fields.summary == "updated through the proxy"
-        created = jira.create_issue(project="DEMO", summary="made through the proxy", issuetype={"name": "Task"})
-        keys = [i.key for i in jira.search_issues("project = DEMO")]
-        assert created.key in keys, keys
-        print("OK", created.key)
-        """
-        let out = try Run.capture([stack.value("STACK_PYTHON"), "-c", script, base])
-        #expect(out.status == 0, "\(out.stderr.suffix(3000))\n\(agent.log().suffix(2000))")
-        #expect(out.stdout.hasPrefix("OK DEMO-"))
+        @Test("the Python jira library through the proxy: serverInfo, myself, get, update (follows self), create, search", .timeLimit(.minutes(2)))
+        func pythonJiraThroughProxy() throws {
+            let agent = try AgentHarness(stack: stack)
+            defer { agent.cleanUp() }
+            try agent.start()
+            let base = try agent.proxyURL + "/jira/\(agent.connection)"
+            let script = """
+            import sys
+            from jira import JIRA
+            jira = JIRA(server=sys.argv[1], max_retries=0)
+            assert jira.myself()["name"] == "alice"
+            issue = jira.issue("DEMO-1")
+            assert issue.self.startswith(sys.argv[1]), issue.self
+            issue.update(summary="updated through the proxy")
+            assert jira.issue("DEMO-1").fields.summary == "updated through the proxy"
+            created = jira.create_issue(project="DEMO", summary="made through the proxy", issuetype={"name": "Task"})
+            keys = [i.key for i in jira.search_issues("project = DEMO")]
+            assert created.key in keys, keys
+            print("OK", created.key)
+            """
+            let out = try Run.capture([stack.value("STACK_PYTHON"), "-c", script, base])
+            #expect(out.status == 0, "\(out.stderr.suffix(3000))\n\(agent.log().suffix(2000))")
+            #expect(out.stdout.hasPrefix("OK DEMO-"))
+        }
     }
 }

@@ -69,7 +69,8 @@ public final class AgentHarness: @unchecked Sendable {
         self.process = process
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if (try? cli(["status", "--json"]).status) == 0 { return }
+            if FileManager.default.fileExists(atPath: socket),
+               let out = try? cli(["status", "--json"]), out.status == 0, out.stdout.contains("\"proxy_url\"") { return }
             guard process.isRunning else { break }
             Thread.sleep(forTimeInterval: 0.05)
         }

@@ -49,6 +49,20 @@ public struct Stack: Sendable {
         return result
     }
 
+    /// Sets the lifetime of access tokens issued from now on; returns the previous one.
+    @discardableResult
+    public func setAccessTokenLifetime(_ seconds: Int) throws -> Int {
+        let out = try Run.capture(["curl", "-sf", "-X", "POST", "\(asURL)/test/access-token-lifetime?seconds=\(seconds)"])
+        let object = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
+        guard let previous = object?["previous"] as? Int else { throw HarnessError("cannot set the token lifetime: \(out.stdout)") }
+        return previous
+    }
+
+    /// The keyring secret of a connection, as another Secret Service client reads it.
+    public func keyringSecret(connection: String) throws -> String {
+        try Run.capture(["secret-tool", "lookup", "connection", connection]).stdout
+    }
+
     /// RFC 7662 introspection as the gateway client: is `token` active?
     public func isActive(_ token: String) throws -> Bool {
         let secret = try String(contentsOfFile: value("GATEWAY_CLIENT_SECRET_FILE"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

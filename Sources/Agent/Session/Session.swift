@@ -59,7 +59,7 @@ public actor Session {
         try await loadIfNeeded()
         try await adoptExternalLogin()
         try await persistIfNeeded()
-        if let tokens = state.tokens, tokens.isValid(for: minValid, at: clock.now()) { return tokens }
+        if let tokens = state.tokens, tokens.isValid(for: Self.effectiveMinValid(minValid, tokens), at: clock.now()) { return tokens }
         if let tokens = state.tokens, tokens.refreshToken != nil {
             do {
                 // The freshest token there is, even if the server's lifetime is shorter
@@ -76,6 +76,14 @@ public actor Session {
         return try await authorize(mode: authorizer.launcher.canOpen ? .browser : .noBrowser, announce: { [logger] line in
             logger.notice("authorization needed", metadata: ["hint": "\(line)"])
         })
+    }
+
+    /// A caller cannot ask for more than half of the server's token lifetime: with 5-minute
+    /// tokens, `min_valid = 600` would otherwise refresh on every call (a refresh storm).
+    static func effectiveMinValid(_ minValid: TimeInterval, _ tokens: TokenSet) -> TimeInterval {
+        guard let expiresAt = tokens.expiresAt else { return minValid }
+        let lifetime = expiresAt.timeIntervalSince(tokens.obtainedAt)
+        return lifetime > 0 ? min(minValid, lifetime / 2) : minValid
     }
 
     /// The gateway refused `rejected` as `invalid_token`: refresh once for everyone who

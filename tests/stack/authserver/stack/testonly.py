@@ -3,6 +3,7 @@
   POST /test/reset-stats            zero the counters
   POST /test/revoke-refresh-tokens  revoke every refresh token of alice (a revoke behind the
                                     agent's back)
+  POST /test/access-token-lifetime?seconds=N  lifetime of access tokens issued from now on
 No authentication: this server only ever listens on 127.0.0.1 for tests."""
 import threading
 from collections import Counter
@@ -84,3 +85,25 @@ def revoke_refresh_tokens(request):
         rt.revoke()  # also deletes its access token
         revoked += 1
     return JsonResponse({"revoked": revoked})
+
+
+@csrf_exempt
+@require_POST
+def access_token_lifetime(request):
+    """POST /test/access-token-lifetime?seconds=N: access tokens issued from now on live N
+    seconds (refresh and expiry tests); answers the previous value so a test can restore it."""
+    from oauth2_provider.settings import oauth2_settings
+    seconds = int(request.GET.get("seconds", "0"))
+    if not 1 <= seconds <= 86400:
+        return JsonResponse({"error": "seconds must be 1..86400"}, status=400)
+    previous = oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
+    oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS = seconds
+    # DOT caches one oauthlib core (holding token_expires_in) per view class on first use.
+    from oauth2_provider.views.mixins import OAuthLibMixin
+    pending = [OAuthLibMixin]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "_oauthlib_core" in cls.__dict__:
+            delattr(cls, "_oauthlib_core")
+    return JsonResponse({"previous": previous, "seconds": seconds})

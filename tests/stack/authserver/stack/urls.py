@@ -13,4 +13,5 @@ urlpatterns = [
     path("test/stats", testonly.stats),
     path("test/reset-stats", testonly.reset_stats),
     path("test/revoke-refresh-tokens", testonly.revoke_refresh_tokens),
+    path("test/access-token-lifetime", testonly.access_token_lifetime),
 ]
