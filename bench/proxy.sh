@@ -15,14 +15,18 @@ CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 69; }
 command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)" >&2; exit 69; }
 
+# Built like `make release` builds the daemon: release, static Swift stdlib.
+BUILD=(swift build -c release --package-path bench --scratch-path .build-bench -Xswiftc -static-stdlib)
 echo "building the bench harness (release)…" >&2
-swift build -c release --package-path bench --scratch-path .build-bench >&2
-BENCH_BIN=$(swift build -c release --package-path bench --scratch-path .build-bench --show-bin-path)/proxy-bench
+"${BUILD[@]}" >&2
+BENCH_BIN=$("${BUILD[@]}" --show-bin-path)/proxy-bench
 
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 1
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$TMP"
 }
@@ -100,6 +104,7 @@ NGX_WORKER=$(pgrep -P "$(cat "$TMP/proxy.pid")" | head -1)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+anon_kib() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
 
 # run NAME URL [PID]: wrk, then "rps p50_us p99_us cpu_us_per_req max_rss_kib"
 run() {
@@ -138,5 +143,6 @@ for round in $(seq "$ROUNDS"); do
     printf '%-8s %-7s %10s %9s %9s %12s %9s %10s\n' "$round" nginx "$n_rps" "$n_p50" "$n_p99" "$n_cpu" 1.00 -
     printf '%-8s %-7s %10s %9s %9s %12s %9s %10s\n' "$round" agent "$o_rps" "$o_p50" "$o_p99" "$o_cpu" "$(ratio "$o_rps" "$n_rps")" \
         "$(python3 -c "print(round($o_rss/1024, 1))")"
+    echo "agent private (anonymous) RSS after the run: $(( $(anon_kib "$OUR_PID") / 1024 )) MiB"
     echo "added p50 vs direct: nginx $(python3 -c "print(round($n_p50-$d_p50,1))") us, agent $(python3 -c "print(round($o_p50-$d_p50,1))") us"
 done

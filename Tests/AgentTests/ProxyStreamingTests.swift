@@ -15,13 +15,16 @@ struct ProxyStreamingTests {
         defer { Task { await h.stop() } }
         _ = try await h.get("/jira/acme/warmup")
         let before = currentRSS()
+        resetPeakRSS()
         let host = h.host, port = h.port
         let response = try await offloaded {
             let client = try RawHTTPClient(tcpPort: port)
             try client.send("GET /jira/acme/secure/attachment/1/big.bin HTTP/1.1\r\nHost: \(host)\r\n\r\n")
             return try client.readResponse(discardBody: true)
         }
-        let growth = currentRSS() - before
+        // Peak, not end state: a body buffered and freed again still shows. Other suites
+        // running in parallel can only make this larger, never hide growth.
+        let growth = peakRSS() - before
         print("download: \(response.bodySize) bytes, RSS growth \(growth / 1024) KiB")
         #expect(response.status == 200)
         #expect(response.bodySize == Self.size)
@@ -33,6 +36,7 @@ struct ProxyStreamingTests {
         defer { Task { await h.stop() } }
         _ = try await h.get("/jira/acme/warmup")
         let before = currentRSS()
+        resetPeakRSS()
         let host = h.host, port = h.port, size = Self.size
         let response = try await offloaded {
             let client = try RawHTTPClient(tcpPort: port)
@@ -41,7 +45,9 @@ struct ProxyStreamingTests {
             for _ in 0..<(size / chunk.count) { try client.send(chunk) }
             return try client.readResponse()
         }
-        let growth = currentRSS() - before
+        // Peak, not end state: a body buffered and freed again still shows. Other suites
+        // running in parallel can only make this larger, never hide growth.
+        let growth = peakRSS() - before
         print("upload: RSS growth \(growth / 1024) KiB")
         #expect(response.status == 200)
         #expect(h.upstream.requests.last?.bodySize == Self.size)

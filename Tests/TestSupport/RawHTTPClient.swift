@@ -163,3 +163,16 @@ public func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
         thread.start()
     }
 }
+
+/// Resets the peak RSS (`VmHWM`) of this process (`/proc/self/clear_refs`, Linux ≥ 4.0).
+public func resetPeakRSS() {
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
+/// The peak resident set size since the last `resetPeakRSS()`, in bytes (`VmHWM`).
+public func peakRSS() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Int(line.split(separator: " ")[1]) else { return 0 }
+    return kb * 1024
+}

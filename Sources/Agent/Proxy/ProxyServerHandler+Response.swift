@@ -157,7 +157,11 @@ extension ProxyServerHandler: UpstreamDelegate {
     }
 
     private func rewriter(_ x: ProxyExchange) -> LinkRewriter {
-        LinkRewriter(bases: x.target.rewriteBases, proxyBase: x.proxyBase)
+        let base = x.proxyBase
+        if let cached = rewriterCache, cached.base == base, cached.bases == x.target.rewriteBases { return cached.rewriter }
+        let rewriter = LinkRewriter(bases: x.target.rewriteBases, proxyBase: base)
+        rewriterCache = (base, x.target.rewriteBases, rewriter)
+        return rewriter
     }
 
     /// A path-absolute `Location` under the upstream's base path becomes a path on the proxy.

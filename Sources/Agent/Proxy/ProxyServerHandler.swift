@@ -48,6 +48,8 @@ final class ProxyServerHandler: ChannelDuplexHandler {
     var clientNeedsFlush = false
     var lastActivity = NIODeadline.now()
     var timer: Scheduled<Void>?
+    /// The last link rewriter built, reused while the client keeps the same base.
+    var rewriterCache: (base: String, bases: [String], rewriter: LinkRewriter)?
     var logger: Logger { proxy.logger }
 
     init(proxy: JiraProxy, listener: ListenerKind, peer: PeerCredentials,

@@ -28,18 +28,16 @@ logger.logLevel = .warning
 let server = AgentServer(configuration: .init(tcpPort: port), catalog: { catalog }, tokens: FixedToken(),
                          api: nil, logger: logger)
 let bound = try await server.start()
-print("listening \(bound.tcpPort ?? 0)")
-fflush(stdout)
+FileHandle.standardOutput.write(Data("listening \(bound.tcpPort ?? 0)\n".utf8))
 signal(SIGTERM, SIG_IGN)
 signal(SIGINT, SIG_IGN)
-let stop = AsyncStream<Void> { continuation in
-    for sig in [SIGTERM, SIGINT] {
-        let source = DispatchSource.makeSignalSource(signal: sig)
-        source.setEventHandler { continuation.yield() }
-        source.resume()
-        nonisolated(unsafe) let keep = source
-        continuation.onTermination = { _ in _ = keep }
-    }
+let (stop, continuation) = AsyncStream<Void>.makeStream()
+let sources = [SIGTERM, SIGINT].map { sig in
+    let source = DispatchSource.makeSignalSource(signal: sig)
+    source.setEventHandler { continuation.yield() }
+    source.resume()
+    return source
 }
 for await _ in stop { break }
 await server.shutdown()
+for source in sources { source.cancel() }
