@@ -66,7 +66,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["OAuth", "Keyring", "Agent"],
+            dependencies: ["OAuth", "Keyring", "Agent", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),

@@ -43,7 +43,7 @@ extension LibSecret {
     ) throws -> String {
         var error: UnsafeMutablePointer<GError>?
         let item = withAttributes(attributes) { table in
-            withSecretValue(secret) { value in
+            withSecretValue(secret, contentType: schema.contentType) { value in
                 secret_item_create_sync(
                     collection, schema.pointer, table, label, value, SECRET_ITEM_CREATE_REPLACE,
                     cancellable, &error)

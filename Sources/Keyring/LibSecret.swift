@@ -14,21 +14,28 @@ enum LibSecret {
     typealias Cancellable = UnsafeMutablePointer<GCancellable>
     typealias Item = UnsafeMutablePointer<SecretItem>
 
-    /// The libsecret schema object for `TokenSchema`, made with `secret_schema_newv`.
+    /// A libsecret schema object (`TokenSchema`, `ClientSecretSchema`), made with
+    /// `secret_schema_newv`.
     final class Schema: @unchecked Sendable {
         /// Immutable after init; libsecret reference-counts it atomically.
         let pointer: UnsafeMutablePointer<SecretSchema>
+        /// The schema name (attribute `xdg:schema`).
+        let name: String
+        /// Content type of the items' secrets.
+        let contentType: String
 
-        init() {
+        init(name: String, attributeNames: [String], contentType: String) {
+            self.name = name
+            self.contentType = contentType
             // Values are SecretSchemaAttributeType as pointers: STRING is 0, i.e. NULL; no
             // value destructor.
             let types = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, nil)
             defer { g_hash_table_unref(types) }
-            for name in TokenSchema.attributeNames {
+            for attribute in attributeNames {
                 let type = UInt(SECRET_SCHEMA_ATTRIBUTE_STRING.rawValue)
-                g_hash_table_insert(types, g_strdup(name), UnsafeMutableRawPointer(bitPattern: type))
+                g_hash_table_insert(types, g_strdup(attribute), UnsafeMutableRawPointer(bitPattern: type))
             }
-            pointer = secret_schema_newv(TokenSchema.name, SECRET_SCHEMA_NONE, types)
+            pointer = secret_schema_newv(name, SECRET_SCHEMA_NONE, types)
         }
 
         deinit { secret_schema_unref(pointer) }
@@ -49,17 +56,19 @@ enum LibSecret {
 
     /// Calls `body` with a `SecretValue` holding a copy of `secret` (libsecret keeps it in
     /// non-pageable memory and wipes it when freed), then unrefs it.
-    static func withSecretValue<R>(_ secret: Data, _ body: (OpaquePointer) throws -> R) rethrows -> R {
+    static func withSecretValue<R>(
+        _ secret: Data, contentType: String, _ body: (OpaquePointer) throws -> R
+    ) rethrows -> R {
         let value = secret.withUnsafeBytes { bytes in
             secret_value_new(
                 bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count,
-                TokenSchema.contentType)!
+                contentType)!
         }
         defer { secret_value_unref(UnsafeMutableRawPointer(value)) }
         return try body(value)
     }
 
-    /// Searches all collections for our items with `attributes`, locked ones included, never
+    /// Searches all collections for items of `schema` with `attributes`, locked ones included, never
     /// unlocking (no prompt). With `loadSecrets`, secrets of unlocked items are loaded too
     /// (`readSecret`). Calls `body` with the items and frees the list and its items
     /// afterwards: the one place search results are freed.
@@ -67,9 +76,9 @@ enum LibSecret {
     /// The search does not pass the schema: gnome-keyring cannot match `xdg:schema` on items
     /// of a locked collection (measured: `SearchItems {xdg:schema, connection}` returns no
     /// locked path, `{connection}` does), so a schema search would read "locked" as "absent".
-    /// Results are filtered to our schema by `isOurs` instead.
+    /// Results are filtered to the schema by `isOf` instead.
     static func withItems<R>(
-        _ attributes: [String: String], loadSecrets: Bool,
+        _ attributes: [String: String], schema: String = TokenSchema.name, loadSecrets: Bool,
         _ cancellable: Cancellable, connection: String?, _ body: ([Item]) throws -> R
     ) throws -> R {
         var flags = SECRET_SEARCH_ALL.rawValue
@@ -98,33 +107,33 @@ enum LibSecret {
         while let current = node {
             if let data = current.pointee.data {
                 let item = data.assumingMemoryBound(to: SecretItem.self)
-                if isOurs(item) { items.append(item) }
+                if isOf(schema: schema, item) { items.append(item) }
             }
             node = current.pointee.next
         }
         return try body(items)
     }
 
-    /// Whether an item belongs to `TokenSchema`. A locked gnome-keyring item shows its
-    /// attributes only as MD5 hashes (`gkr:compat:hashed:NAME`) and a placeholder
+    /// Whether an item belongs to the schema named `schema`. A locked gnome-keyring item
+    /// shows its attributes only as MD5 hashes (`gkr:compat:hashed:NAME`) and a placeholder
     /// `xdg:schema` of `org.freedesktop.Secret.Generic` (measured); a locked item whose
     /// schema cannot be told at all counts as ours, so that "locked" fails closed.
-    static func isOurs(_ item: Item) -> Bool {
+    static func isOf(schema: String, _ item: Item) -> Bool {
         let attributes = allAttributes(item)
-        guard isLocked(item) else { return attributes["xdg:schema"] == TokenSchema.name }
-        if let hashed = attributes["gkr:compat:hashed:xdg:schema"] { return hashed == hashedSchemaName }
+        guard isLocked(item) else { return attributes["xdg:schema"] == schema }
+        if let hashed = attributes["gkr:compat:hashed:xdg:schema"] { return hashed == md5Hex(schema) }
         switch attributes["xdg:schema"] {
         case nil, "org.freedesktop.Secret.Generic": return true
-        case let schema?: return schema == TokenSchema.name
+        case let name?: return name == schema
         }
     }
 
-    /// gnome-keyring's hash of our schema name: MD5 of the value, in hex (measured).
-    private static let hashedSchemaName: String = {
-        guard let digest = g_compute_checksum_for_string(G_CHECKSUM_MD5, TokenSchema.name, -1) else { return "" }
+    /// gnome-keyring's hash of an attribute value: MD5, in hex (measured).
+    private static func md5Hex(_ value: String) -> String {
+        guard let digest = g_compute_checksum_for_string(G_CHECKSUM_MD5, value, -1) else { return "" }
         defer { g_free(digest) }
         return String(cString: digest)
-    }()
+    }
 
     /// A copy of the item's secret, loaded by a search with `loadSecrets`; `nil` when it was
     /// not loaded (locked item). The `SecretValue` is unreffed (and wiped) here.

@@ -18,7 +18,9 @@ public final class SecretServiceStore: TokenStore {
     /// The bound on each call to the Secret Service.
     public let timeout: Duration
 
-    let schema = LibSecret.Schema()
+    let schema = LibSecret.Schema(
+        name: TokenSchema.name, attributeNames: TokenSchema.attributeNames,
+        contentType: TokenSchema.contentType)
     let caller = BoundedCaller()
 
     /// - Parameter timeout: bound on each call; an unanswered call otherwise blocks for 50 s.

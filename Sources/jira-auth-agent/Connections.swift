@@ -4,8 +4,8 @@ import Foundation
 
 struct Connections: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the configured connections.",
-        subcommands: [List.self],
+        abstract: "List the configured connections; keep a client secret in the keyring.",
+        subcommands: [List.self, SetSecret.self, DeleteSecret.self],
         defaultSubcommand: List.self)
 
     struct List: ParsableCommand {

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Foundation
+import Keyring
 
 /// The command line (DESIGN §6): thin commands over the Agent module or the token API.
 @main
@@ -33,6 +34,9 @@ struct JiraAuthAgent: AsyncParsableCommand {
         } catch let error as AgentError {
             FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
             Foundation.exit(ExitCodes.code(for: error))
+        } catch let error as KeyringError {
+            FileHandle.standardError.write(Data("Error: \(error.description)\n".utf8))
+            Foundation.exit(ExitCodes.tempfail)
         } catch {
             exit(withError: error)
         }

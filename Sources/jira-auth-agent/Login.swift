@@ -47,6 +47,7 @@ enum LocalAgent {
         var logger = Logger(label: "jira-auth-agent")
         logger.logLevel = ProcessInfo.processInfo.environment["JIRA_AUTH_AGENT_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let store: any TokenStore = memoryStore ? MemoryStore() : SecretServiceStore()
-        return SessionRegistry(catalog: loadCatalog(), dependencies: .init(store: store, logger: logger))
+        let secrets = memoryStore ? ClientSecretSource() : ClientSecretSource(store: SecretServiceClientSecretStore())
+        return SessionRegistry(catalog: loadCatalog(), dependencies: .init(store: store, secrets: secrets, logger: logger))
     }
 }

@@ -41,7 +41,10 @@ struct Serve: AsyncParsableCommand {
         }
         let catalog = ConnectionCatalog.load()
         for problem in catalog.problems { logger.warning("configuration problem", metadata: ["problem": "\(problem)"]) }
-        let registry = SessionRegistry(catalog: catalog, dependencies: .init(store: store, notifier: .desktop, logger: logger))
+        // Client secrets set with `connections set-secret` live in the same Secret Service;
+        // a memory-only agent has none (client_secret_file still works).
+        let secrets = memoryStore ? ClientSecretSource() : ClientSecretSource(store: SecretServiceClientSecretStore())
+        let registry = SessionRegistry(catalog: catalog, dependencies: .init(store: store, secrets: secrets, notifier: .desktop, logger: logger))
 
         let tcpPort: Int? = noProxy ? nil : proxyPort
         let proxyURL = ProxyURLBox()

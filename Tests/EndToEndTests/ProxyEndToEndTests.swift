@@ -67,5 +67,57 @@ extension EndToEnd {
             #expect(out.status == 0, "\(out.stderr.suffix(3000))\n\(agent.log().suffix(2000))")
             #expect(out.stdout.hasPrefix("OK DEMO-"))
         }
+
+        @Test("internal jira_url + gateway under a context path: API calls go to the gateway, links come back to the proxy", .timeLimit(.minutes(2)))
+        func gatewayUnderContextPath() throws {
+            let gateway = try StandIn.start(stack: stack, context: "/jira")
+            defer { gateway.stop() }
+            let agent = try AgentHarness(stack: stack, connectionTOML: AgentHarness.standardConnection(stack)
+                .replacingOccurrences(of: "jira_url = \"\(stack.jiraURL)\"", with: "jira_url = \"https://jira.acme.internal\"\ngateway_url = \"\(gateway.baseURL)\""))
+            defer { agent.cleanUp() }
+            try agent.start()
+            let base = try agent.proxyURL + "/jira/\(agent.connection)"
+            let script = """
+            import sys
+            from jira import JIRA
+            jira = JIRA(server=sys.argv[1], max_retries=0)
+            assert jira.myself()["name"] == "alice"
+            issue = jira.issue("DEMO-2")
+            assert issue.self.startswith(sys.argv[1] + "/rest/api/2/issue/"), issue.self
+            issue.update(summary="through the gateway")
+            assert jira.issue("DEMO-2").fields.summary == "through the gateway"
+            print("OK")
+            """
+            let out = try Run.capture([stack.value("STACK_PYTHON"), "-c", script, base])
+            #expect(out.stdout.hasPrefix("OK"), "\(out.stderr.suffix(3000))\n\(agent.log().suffix(2000))")
+            // The gateway saw the token; the stack's own Jira (another upstream) never did.
+            let token = try agent.cli(["token", agent.connection]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let hash = sha256Hex(token)
+            #expect(try gateway.tokenHashes().contains(hash))
+            #expect(try !StandIn.tokenHashes(statsURL: stack.value("JIRA_STATS_URL")).contains(hash))
+            // `open` uses the URL people browse, not the gateway.
+            let open = try agent.cli(["open", "DEMO-2", "--connection", agent.connection, "--print"])
+            #expect(open.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "https://jira.acme.internal/browse/DEMO-2")
+        }
+
+        @Test("the gateway refuses a token the agent holds: 401 invalid_token causes one refresh and a retry", .timeLimit(.minutes(2)))
+        func upstreamRejectionRefreshesOnce() throws {
+            let agent = try AgentHarness(stack: stack)
+            defer { agent.cleanUp() }
+            try agent.start()
+            let base = try agent.proxyURL + "/jira/\(agent.connection)"
+            let token = try agent.cli(["token", agent.connection, "--interactive"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            // The gateway stops accepting this token (as after a key rotation at the gateway);
+            // the authorization server still considers the grant valid.
+            let reject = stack.value("JIRA_STATS_URL").replacingOccurrences(of: "/test/stats", with: "/test/reject-token")
+            #expect(try Run.capture(["curl", "-sf", "--data-binary", "@-", reject], stdin: token).status == 0)
+            let before = try stack.stats()
+            let out = try Run.capture(["curl", "-s", "-w", "\n%{http_code}", "\(base)/rest/api/2/myself"])
+            #expect(out.stdout.hasSuffix("200"), "\(out.stdout)\n\(agent.log().suffix(2000))")
+            #expect(out.stdout.contains("alice"))
+            #expect(try stack.stats().delta(before, "token_calls.refresh_token") == 1)
+            let now = try agent.cli(["token", agent.connection]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(now != token)
+        }
     }
 }

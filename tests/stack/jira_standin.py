@@ -10,7 +10,8 @@ Environment:
   JIRA_INTROSPECT_CACHE_SECONDS (2; 0 disables)  JIRA_WORKERS (1; >1 forks processes sharing the
   socket, for benchmarks only: state and /test/stats are then per process)  JIRA_LOG (0)
   JIRA_DATA_DIR (attachments; default: a temp dir)
-Test-only, unauthenticated: GET /test/stats, POST /test/reset-stats (at the root).
+Test-only, unauthenticated: GET /test/stats, POST /test/reset-stats, POST /test/reject-token
+(body: a token the gateway refuses from now on, as after a gateway key rotation; at the root).
 """
 import hashlib
 import json
@@ -66,6 +67,7 @@ class Store:
 
     def reset_stats(self):
         self.auth = {"none": 0, "not_bearer": 0, "invalid": 0, "valid": 0, "error": 0}
+        self.rejected: set[str] = set()
         self.token_hashes: set[str] = set()
 
     def create(self, project: str, summary: str, description: str, user: str) -> dict:
@@ -261,6 +263,12 @@ class Handler(BaseHTTPRequestHandler):
         path, self.query = url.path, parse_qs(url.query)
         if path in ("/test/stats", "/test/reset-stats"):
             return self.test_stats(path)
+        if path == "/test/reject-token" and self.command == "POST":
+            token = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode().strip()
+            self._body_read = True
+            with STORE.lock:
+                STORE.rejected.add(hashlib.sha256(token.encode()).hexdigest())
+            return self.send_json(200, {"rejected": 1})
         if CONTEXT:
             if not (path == CONTEXT or path.startswith(CONTEXT + "/")):
                 return self.error(404, "Not under the context path " + CONTEXT)
@@ -286,6 +294,8 @@ class Handler(BaseHTTPRequestHandler):
             status = "not_bearer" if scheme.lower() != "bearer" or not token.strip() else "checking"
             token = token.strip()
         user = None
+        if status == "checking" and hashlib.sha256(token.encode()).hexdigest() in STORE.rejected:
+            status = "invalid"
         if status == "checking":
             try:
                 user = GATEWAY.user_for(token)

@@ -31,6 +31,8 @@ public struct Authorizer: Sendable {
     public func authorize(client: ConnectionOAuthClient, mode: Mode, announce: @escaping Announce, readLine: ReadLine? = nil) async throws -> TokenSet {
         let connection = client.connection
         let endpoints = try await client.endpoints()
+        // A missing client secret is a configuration error: say so before the user signs in.
+        _ = try await client.clientAuthentication()
         switch mode {
         case .browser:
             return try await authorizeInBrowser(client: client, endpoints: endpoints, announce: announce)

@@ -1,17 +1,26 @@
 import Foundation
+public import Keyring
 
 /// Where a connection's client secret comes from: `client_secret_file`, or a secret kept
 /// in the keyring by `jira-auth-agent connections set-secret` (DESIGN §3). Never from a
 /// world-readable configuration file, never from the environment or argv.
+///
+/// The file wins when both exist: it is what the configuration names explicitly.
 public struct ClientSecretSource: Sendable {
     /// Looks a secret up in the keyring: connection id → secret, or nil.
-    public var keyringLookup: @Sendable (String) throws -> String?
+    public var keyringLookup: @Sendable (String) async throws -> String?
 
-    public init(keyringLookup: @escaping @Sendable (String) throws -> String? = { _ in nil }) {
+    /// File only: no keyring lookup (tests, `serve --memory-store`).
+    public init(keyringLookup: @escaping @Sendable (String) async throws -> String? = { _ in nil }) {
         self.keyringLookup = keyringLookup
     }
 
-    public func secret(for connection: Connection) throws -> String {
+    /// File first, then `store` (the daemon and the CLI use the Secret Service one).
+    public init(store: any ClientSecretStore) {
+        self.keyringLookup = { id in try await store.load(connection: id) }
+    }
+
+    public func secret(for connection: Connection) async throws -> String {
         if let path = connection.clientSecretFile {
             guard let data = FileManager.default.contents(atPath: path),
                   let text = String(data: data, encoding: .utf8) else {
@@ -23,7 +32,13 @@ public struct ClientSecretSource: Sendable {
             }
             return secret
         }
-        if let secret = try keyringLookup(connection.id) { return secret }
+        let stored: String?
+        do {
+            stored = try await keyringLookup(connection.id)
+        } catch {
+            throw KeyringFailure.agentError(error, connection: connection.id)
+        }
+        if let stored, !stored.isEmpty { return stored }
         throw AgentError(.configuration, "Connection '\(connection.id)' needs a client secret: set client_secret_file in \(connection.origin.file), or run `jira-auth-agent connections set-secret \(connection.id)` and paste it.")
     }
 

@@ -60,13 +60,13 @@ public actor ConnectionOAuthClient {
     }
 
     /// How this client authenticates at the token endpoint.
-    public func clientAuthentication() throws -> ClientAuthentication {
+    public func clientAuthentication() async throws -> ClientAuthentication {
         let id = connection.clientID
         switch connection.clientAuth {
         case .none:
             return .none(clientID: id)
         case .basic, .post:
-            let secret = try secrets.secret(for: connection)
+            let secret = try await secrets.secret(for: connection)
             return connection.clientAuth == .basic ? .basic(clientID: id, secret: secret) : .post(clientID: id, secret: secret)
         }
     }
@@ -90,7 +90,7 @@ public actor ConnectionOAuthClient {
     /// Polls the token endpoint for a device code (RFC 8628 §3.4).
     func pollDevice(deviceCode: String, now: Date = Date()) async throws -> DevicePollOutcome {
         let endpoints = try await endpoints()
-        let request = TokenRequest.deviceCode(deviceCode: deviceCode).httpRequest(endpoint: endpoints.token, client: try clientAuthentication())
+        let request = TokenRequest.deviceCode(deviceCode: deviceCode).httpRequest(endpoint: endpoints.token, client: try await clientAuthentication())
         let response = try await http.send(request, caBundle: connection.caBundle)
         return DevicePollOutcome.classify(response, now: now)
     }
@@ -101,7 +101,7 @@ public actor ConnectionOAuthClient {
 
     private func tokenCall(_ request: TokenRequest, previous: TokenSet?, now: Date) async throws -> TokenSet {
         let endpoints = try await endpoints()
-        let spec = request.httpRequest(endpoint: endpoints.token, client: try clientAuthentication())
+        let spec = request.httpRequest(endpoint: endpoints.token, client: try await clientAuthentication())
         let response = try await http.send(spec, caBundle: connection.caBundle)
         do {
             return try TokenResponse.parse(response, now: now, previous: previous)
