@@ -35,12 +35,12 @@ import Testing
         #expect(!flow.startUsed)
         #expect(flow.outcome == nil)
         // The real callback still works afterwards.
-        #expect(callback(&flow, ["code": "c1", "state": Self.state]) == .finish(.success, code: "c1", denial: nil))
+        #expect(callback(&flow, ["code": "c1", "state": Self.state]) == .finish(.success, .code("c1")))
     }
 
     @Test func allowedHostsMatchCaseInsensitively() {
         var flow = makeFlow()
-        #expect(callback(&flow, ["code": "c1", "state": Self.state], host: "LOCALHOST:51234") == .finish(.success, code: "c1", denial: nil))
+        #expect(callback(&flow, ["code": "c1", "state": Self.state], host: "LOCALHOST:51234") == .finish(.success, .code("c1")))
     }
 
     @Test func wrongPathIs404AndFaviconIsIgnored() {
@@ -66,7 +66,7 @@ import Testing
         #expect(callback(&flow, ["code": "stolen"]) == .page(status: 400, .unexpectedCallback))
         #expect(callback(&flow, ["error": "access_denied", "state": "other"]) == .page(status: 400, .unexpectedCallback))
         #expect(flow.outcome == nil)
-        #expect(callback(&flow, ["code": "good", "state": Self.state]) == .finish(.success, code: "good", denial: nil))
+        #expect(callback(&flow, ["code": "good", "state": Self.state]) == .finish(.success, .code("good")))
         guard case .code("good")? = flow.outcome else {
             Issue.record("outcome is \(String(describing: flow.outcome))")
             return
@@ -75,13 +75,59 @@ import Testing
 
     @Test func accessDeniedWithTheRightStateEndsTheFlow() {
         var flow = makeFlow()
-        #expect(callback(&flow, ["error": "access_denied", "state": Self.state]) == .finish(.denied, code: nil, denial: "access_denied"))
+        #expect(callback(&flow, ["error": "access_denied", "state": Self.state])
+                == .finish(.denied, .denied(OAuthError(code: .accessDenied, oauthError: "access_denied"))))
         guard case .denied(let error)? = flow.outcome else {
             Issue.record("outcome is \(String(describing: flow.outcome))")
             return
         }
         #expect(error.code == .accessDenied)
         #expect(error.oauthError == "access_denied")
+    }
+
+    /// The flow ends with the real reason, not a blanket `access_denied`.
+    @Test func theRealReasonOfAFailedResponseIsKept() {
+        func outcome(_ items: [String: String], issuer: String? = nil, required: Bool = false) -> (LoopbackFlow.Action, OAuthError?) {
+            var flow = LoopbackFlow(startPath: "/s", authorizationURL: Self.authorizationURL, expectedState: Self.state,
+                                    expectedIssuer: issuer, issuerRequired: required, allowedHosts: [Self.host])
+            let action = callback(&flow, items)
+            guard case .denied(let error)? = flow.outcome else { return (action, nil) }
+            return (action, error)
+        }
+        // RFC 9207: an iss that is not the configured issuer, or none where one is advertised.
+        let (wrongIss, wrongIssError) = outcome(["code": "c", "state": Self.state, "iss": "https://evil.example"], issuer: "https://sso.example.com")
+        #expect(wrongIssError?.code == .issuerMismatch)
+        #expect(wrongIss == .finish(.failed, .denied(wrongIssError!)))
+        let (_, missingIss) = outcome(["code": "c", "state": Self.state], issuer: "https://sso.example.com", required: true)
+        #expect(missingIss?.code == .issuerMismatch)
+        // The right state but no code.
+        let (noCode, noCodeError) = outcome(["state": Self.state])
+        #expect(noCodeError?.code == .invalidResponse)
+        #expect(noCode == .finish(.failed, .denied(noCodeError!)))
+        // An error other than access_denied keeps its name and description.
+        let (scope, scopeError) = outcome(["error": "invalid_scope", "error_description": "scope write is not allowed", "state": Self.state])
+        #expect(scopeError?.code == .oauth)
+        #expect(scopeError?.oauthError == "invalid_scope")
+        #expect(scopeError?.errorDescription == "scope write is not allowed")
+        #expect(scope == .finish(.denied, .denied(scopeError!)))
+    }
+
+    /// What the user reads for each reason (Authorizer.denial).
+    @Test func theMessageNamesTheRealReason() {
+        let connection = Connection(id: "acme", jiraURL: URL(string: "https://jira.example.test")!, clientID: "desktop")
+        let denied = Authorizer.denial(OAuthError(code: .accessDenied, oauthError: "access_denied"), connection: connection)
+        #expect(denied.code == .authorizationFailed)
+        #expect(denied.message.contains("not granted (access_denied)"))
+        let iss = Authorizer.denial(OAuthError(code: .issuerMismatch, detail: "the authorization response's iss is not https://sso.example.com"), connection: connection)
+        #expect(iss.code == .authorizationFailed)
+        #expect(iss.message.contains("different issuer"), "\(iss.message)")
+        #expect(!iss.message.contains("access_denied"))
+        let noCode = Authorizer.denial(OAuthError(code: .invalidResponse, detail: "the authorization response has no code"), connection: connection)
+        #expect(noCode.message.contains("has no code"), "\(noCode.message)")
+        #expect(!noCode.message.contains("not granted"))
+        let busy = Authorizer.denial(OAuthError(code: .oauth, oauthError: "temporarily_unavailable"), connection: connection)
+        #expect(busy.code == .transient)
+        #expect(busy.message.contains("temporarily_unavailable"))
     }
 
     @Test func afterTheFinishEverythingIsGone() {
@@ -97,7 +143,7 @@ import Testing
     }
 
     @Test func pagesCarryNothingFromTheRequest() {
-        for page in [LoopbackPage.success, .denied, .timedOut, .alreadyFinished, .startUsed, .notForThisListener, .unexpectedCallback] {
+        for page in [LoopbackPage.success, .denied, .failed, .timedOut, .alreadyFinished, .startUsed, .notForThisListener, .unexpectedCallback] {
             #expect(!page.html.contains("<script"))
             #expect(page.html.contains(page.title))
         }

@@ -65,6 +65,45 @@ import Glibc
         #expect(error.oauthError == "access_denied")
     }
 
+    /// RFC 9207: the right state with a foreign `iss` ends the flow with that reason, not
+    /// with a blanket `access_denied`.
+    @Test(.timeLimit(.minutes(1)))
+    func anIssuerMismatchEndsTheFlowWithItsOwnReason() async throws {
+        let listener = try await LoopbackListener.bind(ports: [0])
+        defer { listener.close() }
+        let port = listener.port
+        listener.serve(LoopbackFlow(startPath: "/s", authorizationURL: URL(string: "https://sso.example.com/a")!,
+                                    expectedState: Self.state, expectedIssuer: "https://sso.example.com", issuerRequired: true,
+                                    allowedHosts: ["127.0.0.1:\(port)"]))
+        let answer = try LoopbackProbe.get(port: port, "/callback?code=c0de&state=\(Self.state)&iss=https%3A%2F%2Fevil.example", host: "127.0.0.1:\(port)")
+        #expect(answer.status == 200)
+        #expect(answer.body.contains(LoopbackPage.failed.title))
+        #expect(!answer.body.contains("evil.example"))
+        guard case .denied(let error) = try await listener.outcome else {
+            Issue.record("the flow did not end with a denial")
+            return
+        }
+        #expect(error.code == .issuerMismatch)
+        #expect(error.oauthError == nil)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theRightStateWithoutACodeEndsTheFlowAsAnInvalidResponse() async throws {
+        let listener = try await LoopbackListener.bind(ports: [0])
+        defer { listener.close() }
+        let port = listener.port
+        listener.serve(LoopbackFlow(startPath: "/s", authorizationURL: URL(string: "https://sso.example.com/a")!,
+                                    expectedState: Self.state, expectedIssuer: nil, issuerRequired: false,
+                                    allowedHosts: ["127.0.0.1:\(port)"]))
+        let answer = try LoopbackProbe.get(port: port, "/callback?state=\(Self.state)", host: "127.0.0.1:\(port)")
+        #expect(answer.status == 200)
+        guard case .denied(let error) = try await listener.outcome else {
+            Issue.record("the flow did not end with a denial")
+            return
+        }
+        #expect(error.code == .invalidResponse)
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func closeFailsTheOutcome() async throws {
         let listener = try await LoopbackListener.bind(ports: [0])
@@ -85,6 +124,24 @@ import Glibc
             #expect(error.message.contains("port \(holder.port) "), "\(error.message)")
             #expect(error.message.contains("redirect_ports"))
         }
+    }
+
+    /// A finished sign-in leaves TIME_WAIT entries on its port (the listener closes first):
+    /// the same fixed port must bind again at once, as a second `login` would.
+    @Test(.timeLimit(.minutes(1)))
+    func aFixedPortCanBeBoundAgainRightAfterASignIn() async throws {
+        let first = try await LoopbackListener.bind(ports: [0])
+        let port = first.port
+        first.serve(LoopbackFlow(startPath: "/s", authorizationURL: URL(string: "https://sso.example.com/a")!,
+                                 expectedState: Self.state, expectedIssuer: nil, issuerRequired: false,
+                                 allowedHosts: ["127.0.0.1:\(port)"]))
+        #expect(try LoopbackProbe.get(port: port, "/favicon.ico", host: "127.0.0.1:\(port)").status == 404)
+        #expect(try LoopbackProbe.get(port: port, "/callback?code=c&state=\(Self.state)", host: "127.0.0.1:\(port)").status == 200)
+        first.close()
+        try await Task.sleep(for: .milliseconds(50))
+        let second = try await LoopbackListener.bind(ports: [port])
+        defer { second.close() }
+        #expect(second.port == port)
     }
 
     @Test(.timeLimit(.minutes(1)))

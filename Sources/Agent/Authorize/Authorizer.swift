@@ -80,8 +80,8 @@ public struct Authorizer: Sendable {
         }
         switch outcome {
         case .denied(let error):
-            logger.info("authorization denied", metadata: ["connection": "\(connection.id)"])
-            throw AgentError(.authorizationFailed, "Access for '\(connection.id)' was not granted (\(error.oauthError ?? "access_denied")). Nothing was stored.", underlying: error)
+            logger.info("authorization denied", metadata: ["connection": "\(connection.id)", "reason": "\(error.oauthError ?? error.code.rawValue)"])
+            throw Self.denial(error, connection: connection)
         case .code(let code):
             var tokens = try await client.exchange(code: code, redirectURI: redirectURI, verifier: pkce.verifier)
             try checkNonce(tokens: &tokens, request: request, endpoints: endpoints, connection: connection)
@@ -113,7 +113,7 @@ public struct Authorizer: Sendable {
                 try checkNonce(tokens: &tokens, request: request, endpoints: endpoints, connection: connection)
                 return tokens
             case .denied(let error):
-                throw AgentError(.authorizationFailed, "Access for '\(connection.id)' was not granted (\(error.oauthError ?? "access_denied")). Nothing was stored.", underlying: error)
+                throw Self.denial(error, connection: connection)
             case .ignore:
                 announce("That address does not belong to this sign-in (its state does not match). Paste the address from the sign-in you just did.")
             }
@@ -128,6 +128,19 @@ public struct Authorizer: Sendable {
             try IDToken.validateNonce(idToken: idToken, expected: nonce, issuer: issuer, clientID: connection.clientID, now: Date())
         } catch let error as OAuthError {
             throw AgentError(.protocolViolation, "The ID token for '\(connection.id)' failed its checks (\(error)); nothing was stored.", underlying: error)
+        }
+    }
+
+    /// The error for a response that carried the right `state` but no usable code, naming
+    /// the real reason: a refusal (`access_denied` or another RFC 6749 §4.1.2.1 error), an
+    /// `iss` that is not the configured issuer (RFC 9207), a response without a code.
+    static func denial(_ error: OAuthError, connection: Connection) -> AgentError {
+        switch error.code {
+        case .accessDenied:
+            return AgentError(.authorizationFailed, "Access for '\(connection.id)' was not granted (\(error.oauthError ?? "access_denied")). Nothing was stored.", underlying: error)
+        default:
+            return AgentError(error.isTransient ? .transient : .authorizationFailed,
+                              "The sign-in for '\(connection.id)' failed; nothing was stored. \(error)", underlying: error)
         }
     }
 

@@ -9,8 +9,10 @@ import OAuth
 /// favicon and preconnect requests — is answered and ignored.
 struct LoopbackFlow {
     /// How the flow ended.
-    enum Outcome: Sendable {
+    enum Outcome: Sendable, Equatable {
         case code(String)
+        /// The right `state`, but no usable code: the server's error response, an `iss`
+        /// mismatch (RFC 9207), a response without a code. The real reason, for the user.
         case denied(OAuthError)
     }
 
@@ -21,7 +23,7 @@ struct LoopbackFlow {
         /// Answer with a page and keep waiting.
         case page(status: Int, LoopbackPage)
         /// Answer with a page and end the flow with `outcome`.
-        case finish(LoopbackPage, code: String?, denial: String?)
+        case finish(LoopbackPage, Outcome)
     }
 
     let startPath: String
@@ -62,10 +64,12 @@ struct LoopbackFlow {
                                               expectedIssuer: expectedIssuer, issuerRequired: issuerRequired) {
         case .code(let code):
             outcome = .code(code)
-            return .finish(.success, code: code, denial: nil)
+            return .finish(.success, .code(code))
         case .denied(let error):
             outcome = .denied(error)
-            return .finish(.denied, code: nil, denial: error.oauthError ?? "access_denied")
+            // A refusal by the server or the user, or a response that cannot be trusted.
+            let page: LoopbackPage = error.code == .accessDenied || error.code == .oauth ? .denied : .failed
+            return .finish(page, .denied(error))
         case .ignore:
             return .page(status: 400, .unexpectedCallback)
         }
@@ -74,12 +78,13 @@ struct LoopbackFlow {
 
 /// The plain pages the listener answers with: no third-party resources, no scripts.
 enum LoopbackPage: String, Equatable {
-    case success, denied, timedOut, alreadyFinished, startUsed, notForThisListener, unexpectedCallback
+    case success, denied, failed, timedOut, alreadyFinished, startUsed, notForThisListener, unexpectedCallback
 
     var title: String {
         switch self {
         case .success: return "Jira access authorized"
         case .denied: return "Jira access not authorized"
+        case .failed: return "Sign-in failed"
         case .timedOut: return "Sign-in timed out"
         case .alreadyFinished: return "This sign-in has ended"
         case .startUsed: return "This sign-in link was already used"
@@ -92,6 +97,7 @@ enum LoopbackPage: String, Equatable {
         switch self {
         case .success: return "jira-auth-agent received the authorization. You can close this tab."
         case .denied: return "The authorization server reported that access was not granted. Nothing was stored. Run `jira-auth-agent login` to try again."
+        case .failed: return "The authorization server's response could not be used, so nothing was stored. The terminal (or `jira-auth-agent status`) says why. Run `jira-auth-agent login` to try again."
         case .timedOut: return "The sign-in took too long and was abandoned. Run `jira-auth-agent login` to start again."
         case .alreadyFinished: return "This sign-in has already finished. You can close this tab."
         case .startUsed: return "Each sign-in link works once. Run `jira-auth-agent login` to start a new sign-in."

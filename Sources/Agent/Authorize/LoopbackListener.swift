@@ -28,7 +28,12 @@ final class LoopbackListener: Sendable {
     static func bind(ports: [Int], group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> LoopbackListener {
         let state = NIOLockedValueBox<LoopbackFlow?>(nil)
         let promise = group.next().makePromise(of: LoopbackFlow.Outcome.self)
+        // SO_REUSEADDR: the listener closes each connection first, which leaves TIME_WAIT
+        // entries on its port for a minute; without it a second sign-in on a fixed
+        // redirect port within that minute could not bind (measured). On Linux it never
+        // lets two sockets listen on one port (that is SO_REUSEPORT, which is not set).
         let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -122,12 +127,10 @@ private final class LoopbackRequestHandler: ChannelInboundHandler, RemovableChan
         case .page(let code, let p)?:
             status = HTTPResponseStatus(statusCode: code)
             page = p
-        case .finish(let p, let code, let denial)?:
+        case .finish(let p, let outcome)?:
             status = .ok
             page = p
-            if let code { promise.succeed(.code(code)) } else {
-                promise.succeed(.denied(.init(code: .accessDenied, oauthError: denial)))
-            }
+            promise.succeed(outcome)
         }
         let body = status == .found ? "" : page.html
         headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
