@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Crypto
 
 /// A second Jira stand-in for one test (e.g. a gateway under a context path), checking

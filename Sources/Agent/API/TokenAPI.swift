@@ -45,6 +45,19 @@ public struct TokenAPI: LocalAPIResponder {
         }
     }
 
+    /// `POST /v1/connections/{id}/token` for a token held in memory: answered on the event
+    /// loop, without a task or an actor hop. Everything else goes to `respond(_:)`.
+    public func respondWithoutSuspending(_ request: LocalAPIRequest) -> LocalAPIResponse? {
+        guard request.method == "POST", request.path.hasPrefix("/v1/connections/"), request.path.hasSuffix("/token") else { return nil }
+        let name = request.path.dropFirst("/v1/connections/".count).dropLast("/token".count)
+        guard !name.isEmpty, !name.contains("/"), let body = try? TokenRequestBody.decode(request.body),
+              let connection = registry.catalog.resolve(String(name).removingPercentEncoding ?? String(name)) else { return nil }
+        let minValid = min(max(body.minValid ?? 30, 0), 3600)
+        guard let cached = registry.cache.entry(connection.id, minValid: minValid) else { return nil }
+        return Self.json(TokenBody(accessToken: cached.accessToken, tokenType: "Bearer",
+                                   expiresAt: cached.expiresAt.flatMap(EpochSeconds.of), connection: connection.id))
+    }
+
     func status() async throws -> StatusBody {
         var list: [SessionStatus] = []
         for session in registry.sessions { list.append(await session.status()) }
@@ -57,7 +70,7 @@ public struct TokenAPI: LocalAPIResponder {
         let minValid = min(max(request.minValid ?? 30, 0), 3600)
         let session = try registry.session(name)
         let tokens = try await session.accessToken(minValid: minValid, interactive: request.interactive ?? false)
-        return TokenBody(accessToken: tokens.accessToken, tokenType: "Bearer", expiresAt: tokens.expiresAt.map { Int64($0.timeIntervalSince1970) }, connection: session.connection.id)
+        return TokenBody(accessToken: tokens.accessToken, tokenType: "Bearer", expiresAt: tokens.expiresAt.flatMap(EpochSeconds.of), connection: session.connection.id)
     }
 
     func authorize(_ name: String, body: Data) async throws -> AuthorizeBody {
@@ -66,7 +79,7 @@ public struct TokenAPI: LocalAPIResponder {
         let tokens = try await session.authorize(mode: .browser, announce: { line in
             logger.notice("authorization prompt", metadata: ["text": "\(line)"])
         })
-        return AuthorizeBody(connection: session.connection.id, account: tokens.account, expiresAt: tokens.expiresAt.map { Int64($0.timeIntervalSince1970) })
+        return AuthorizeBody(connection: session.connection.id, account: tokens.account, expiresAt: tokens.expiresAt.flatMap(EpochSeconds.of))
     }
 
     /// JSON with sorted keys and ISO 8601 dates (`expires_at`, `next_refresh`, …).

@@ -42,7 +42,11 @@ extension ProxyServerHandler {
         pause(.notConnected)
         let request = x.request(peer: peer)
         let promise = context.eventLoop.makePromise(of: LocalAPIResponse.self)
-        promise.completeWithTask { await api.respond(request) }
+        if let immediate = api.respondWithoutSuspending(request) {
+            promise.succeed(immediate)   // the hot path: a cached token, no task, no actor hop
+        } else {
+            promise.completeWithTask { await api.respond(request) }
+        }
         promise.futureResult.assumeIsolated().whenSuccess { [self] response in
             resume(.notConnected)
             guard case .api(let current) = state, current === x else { return }

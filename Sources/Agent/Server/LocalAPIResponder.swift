@@ -7,6 +7,14 @@ public import Foundation
 /// processes.
 public protocol LocalAPIResponder: Sendable {
     func respond(_ request: LocalAPIRequest) async -> LocalAPIResponse
+
+    /// An answer that needs no waiting (e.g. a token served from memory), computed on the
+    /// event loop without a task; `nil` hands the request to `respond(_:)`.
+    func respondWithoutSuspending(_ request: LocalAPIRequest) -> LocalAPIResponse?
+}
+
+extension LocalAPIResponder {
+    public func respondWithoutSuspending(_ request: LocalAPIRequest) -> LocalAPIResponse? { nil }
 }
 
 /// One fully buffered request to the token API.

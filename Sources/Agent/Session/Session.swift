@@ -154,7 +154,7 @@ public actor Session {
             failures = 0
             lastRefresh = clock.now()
             try await adopt(fresh)
-            logger.info("refreshed", metadata: ["expires_at": "\(fresh.expiresAt.map { Int($0.timeIntervalSince1970) } ?? 0)"])
+            logger.info("refreshed", metadata: ["expires_at": "\(fresh.expiresAt.flatMap(EpochSeconds.of) ?? 0)"])
             return fresh
         } catch let error as AgentError where error.code == .authorizationRequired && generation == self.generation {
             // S6: another process may have rotated the refresh token; re-read the store.

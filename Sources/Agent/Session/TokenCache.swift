@@ -8,13 +8,15 @@ public final class TokenCache: Sendable {
     private struct Entry {
         var accessToken: String
         var expiresAt: Date?
+        var lifetime: TimeInterval?
     }
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
 
     public init() {}
 
     func set(_ connection: String, _ tokens: TokenSet) {
-        entries.withLockedValue { $0[connection] = Entry(accessToken: tokens.accessToken, expiresAt: tokens.expiresAt) }
+        let lifetime = tokens.expiresAt.map { $0.timeIntervalSince(tokens.obtainedAt) }
+        entries.withLockedValue { $0[connection] = Entry(accessToken: tokens.accessToken, expiresAt: tokens.expiresAt, lifetime: lifetime) }
     }
 
     func remove(_ connection: String) {
@@ -23,10 +25,19 @@ public final class TokenCache: Sendable {
 
     /// The token if it stays valid for `minValid` seconds from `now`.
     public func token(_ connection: String, minValid: TimeInterval, now: Date = Date()) -> String? {
+        entry(connection, minValid: minValid, now: now)?.accessToken
+    }
+
+    /// Token and expiry if valid for `minValid` seconds — capped, like the session, at half
+    /// the token's lifetime, so that the answer is the same with or without the cache.
+    public func entry(_ connection: String, minValid: TimeInterval, now: Date = Date()) -> (accessToken: String, expiresAt: Date?)? {
         entries.withLockedValue { entries in
             guard let entry = entries[connection] else { return nil }
-            if let expiresAt = entry.expiresAt, expiresAt.timeIntervalSince(now) < minValid { return nil }
-            return entry.accessToken
+            if let expiresAt = entry.expiresAt {
+                let needed = entry.lifetime.map { $0 > 0 ? min(minValid, $0 / 2) : minValid } ?? minValid
+                if expiresAt.timeIntervalSince(now) < needed { return nil }
+            }
+            return (entry.accessToken, entry.expiresAt)
         }
     }
 }
