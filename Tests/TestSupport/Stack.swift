@@ -60,7 +60,7 @@ public struct Stack: Sendable {
 
     /// The keyring secret of a connection, as another Secret Service client reads it.
     public func keyringSecret(connection: String) throws -> String {
-        try Run.capture(["secret-tool", "lookup", "connection", connection]).stdout
+        try Run.capture(["secret-tool", "lookup", "xdg:schema", "io.github.jira-auth-agent.Tokens", "connection", connection]).stdout
     }
 
     /// RFC 7662 introspection as the gateway client: is `token` active?

@@ -36,12 +36,13 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
         var sessions: [String: Session]
     }
 
-    public let cache = TokenCache()
+    public let cache: TokenCache
     let dependencies: Dependencies
     private let contents: NIOLockedValueBox<Contents>
 
     public init(catalog: ConnectionCatalog, dependencies: Dependencies) {
         self.dependencies = dependencies
+        self.cache = TokenCache(clock: dependencies.clock)
         self.contents = NIOLockedValueBox(Contents(catalog: catalog, sessions: [:]))
         let sessions = Dictionary(uniqueKeysWithValues: catalog.connections.map { ($0.id, makeSession($0)) })
         contents.withLockedValue { $0.sessions = sessions }
