@@ -14,7 +14,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release --scratch-path .build-release -Xswiftc -static-stdlib
+	$(SWIFT) build -c release --scratch-path .build-release --static-swift-stdlib
 
 # The whole suite against the real stack: keyring situations, the stack's smoke tests,
 # then every Swift test with gnome-keyring, the authorization server, the Jira stand-in
@@ -28,11 +28,15 @@ demo: deps
 bench: deps
 	scripts/bench.sh
 
-man: build
-	$(SWIFT) run jira-auth-agent --generate-manual 2>/dev/null || true
+# The man page is generated from the command definitions (swift-argument-parser's plugin).
+man: deps
+	mkdir -p .build/man
+	$(SWIFT) package --allow-writing-to-directory .build/man generate-manual --output-directory .build/man
+	cp .build/man/jira-auth-agent.1 share/man/man1/jira-auth-agent.1
 
 install: release
 	install -Dm755 .build-release/release/jira-auth-agent $(DESTDIR)$(PREFIX)/bin/jira-auth-agent
+	install -Dm755 .build-release/release/jira-auth-agent-full $(DESTDIR)$(PREFIX)/libexec/jira-auth-agent/jira-auth-agent-full
 	install -Dm644 share/man/man1/jira-auth-agent.1 $(DESTDIR)$(PREFIX)/share/man/man1/jira-auth-agent.1
 	install -Dm644 share/jira-auth-agent/connections.example.toml $(DESTDIR)$(PREFIX)/share/jira-auth-agent/connections.example.toml
 	install -Dm644 share/systemd/user/jira-auth-agent.service $(DESTDIR)$(PREFIX)/lib/systemd/user/jira-auth-agent.service
@@ -41,6 +45,7 @@ install: release
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/jira-auth-agent $(DESTDIR)$(PREFIX)/share/man/man1/jira-auth-agent.1 \
+	  $(DESTDIR)$(PREFIX)/libexec/jira-auth-agent/jira-auth-agent-full \
 	  $(DESTDIR)$(PREFIX)/lib/systemd/user/jira-auth-agent.service \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/jira-auth-agent
 	rm -rf $(DESTDIR)$(PREFIX)/share/jira-auth-agent

@@ -12,7 +12,10 @@ let package = Package(
     name: "jira-auth-agent",
     platforms: [.macOS(.v14)],
     products: [
+        // The installed command: a small front that answers `token` itself and execs the
+        // full CLI for everything else (Sources/Front/main.swift says why).
         .executable(name: "jira-auth-agent", targets: ["jira-auth-agent"]),
+        .executable(name: "jira-auth-agent-full", targets: ["jira-auth-agent-full"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -54,14 +57,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(name: "jira-auth-agent", path: "Sources/Front", swiftSettings: strict),
         .executableTarget(
-            name: "jira-auth-agent",
+            name: "jira-auth-agent-full",
             dependencies: [
                 "Agent", "Keyring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            path: "Sources/jira-auth-agent",
             swiftSettings: strict
         ),
         .target(

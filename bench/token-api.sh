@@ -17,7 +17,7 @@ fi
 REQUESTS=${REQUESTS:-5000}
 RUNS=${RUNS:-200}
 bin=${JIRA_AUTH_AGENT_BIN:-$root/.build-release/release/jira-auth-agent}
-[ -x "$bin" ] || { echo "no release binary at $bin (run: swift build -c release --scratch-path .build-release --static-swift-stdlib)" >&2; exit 69; }
+[ -x "$bin" ] || { echo "no release binary at $bin (run: make release)" >&2; exit 69; }
 
 tmp=$(mktemp -d)
 pids=()
