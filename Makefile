@@ -28,11 +28,13 @@ demo: deps
 bench: deps
 	scripts/bench.sh
 
-# The man page is generated from the command definitions (swift-argument-parser's plugin).
+# The reference part of the man page generated from the command definitions
+# (swift-argument-parser's plugin) into .build/man/. The shipped page,
+# share/man/man1/jira-auth-agent.1, adds FILES, ENVIRONMENT, EXIT STATUS and EXAMPLES;
+# the test suite checks that it documents every command and option (ManualTests).
 man: deps
 	mkdir -p .build/man
 	$(SWIFT) package --allow-writing-to-directory .build/man generate-manual --output-directory .build/man
-	cp .build/man/jira-auth-agent.1 share/man/man1/jira-auth-agent.1
 
 install: release
 	install -Dm755 .build-release/release/jira-auth-agent $(DESTDIR)$(PREFIX)/bin/jira-auth-agent
