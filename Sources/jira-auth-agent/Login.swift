@@ -21,7 +21,10 @@ struct Login: AsyncParsableCommand {
         let launcher = BrowserLauncher()
         let useBrowser = !noBrowser && launcher.canOpen
         if useBrowser, let client = try? agent.client(timeout: 330), (try? client.call("GET", "/v1/status")) != nil {
-            FileHandle.standardError.write(Data("Opening the browser to authorize '\(connection)'…\n".utf8))
+            FileHandle.standardError.write(Data("Asking the agent to authorize '\(connection)' in the browser…\n".utf8))
+            let relay = PromptRelay(client: client)
+            relay.start()
+            defer { relay.stop() }
             let data = try client.json("POST", "/v1/connections/\(connection)/authorize", body: [:])
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
             print("Authorized '\(object?["connection"] as? String ?? connection)' as \(object?["account"] as? String ?? "unknown account"). Tokens are in the keyring.")
@@ -50,4 +53,34 @@ enum LocalAgent {
         let secrets = memoryStore ? ClientSecretSource() : ClientSecretSource(store: SecretServiceClientSecretStore())
         return SessionRegistry(catalog: loadCatalog(), dependencies: .init(store: store, secrets: secrets, logger: logger))
     }
+}
+
+/// Prints the agent's authorization prompt (the URL to open if no browser appeared) while
+/// `login` waits for the agent: polls `/v1/status` a few times a second until it shows one.
+final class PromptRelay: @unchecked Sendable {
+    private let client: TokenAPIClient
+    private let lock = NSLock()
+    private var running = true
+
+    init(client: TokenAPIClient) { self.client = client }
+
+    func start() {
+        let thread = Thread { [self] in
+            var shown = Set<String>()
+            while lock.withLock({ running }) {
+                if let data = try? client.json("GET", "/v1/status"),
+                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                   let list = object["connections"] as? [[String: Any]] {
+                    for prompt in list.compactMap({ $0["authorization_prompt"] as? String }) where !shown.contains(prompt) {
+                        shown.insert(prompt)
+                        FileHandle.standardError.write(Data((prompt + "\n").utf8))
+                    }
+                }
+                Thread.sleep(forTimeInterval: 0.3)
+            }
+        }
+        thread.start()
+    }
+
+    func stop() { lock.withLock { running = false } }
 }

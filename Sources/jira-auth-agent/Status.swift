@@ -21,7 +21,8 @@ struct Status: AsyncParsableCommand {
             await registry.start()
             var list: [SessionStatus] = []
             for session in registry.sessions { list.append(await session.status()) }
-            body = StatusBody(agent: AgentInfo(version: JiraAuthAgent.version, pid: 0, keyring: "secret-service", proxyURL: nil, socket: try agent.socketPath()),
+            let health = await registry.dependencies.store.health().description
+            body = StatusBody(agent: AgentInfo(version: JiraAuthAgent.version, pid: 0, keyring: "secret-service", keyringHealth: health, proxyURL: nil, socket: try agent.socketPath()),
                               connections: list, configProblems: registry.catalog.problems.map(\.description))
         }
         if json {
@@ -46,6 +47,7 @@ enum StatusFormatter {
         var out = running
             ? "agent: running (pid \(body.agent.pid), keyring \(body.agent.keyring))\n"
             : "agent: not running (start it: systemctl --user start jira-auth-agent)\n"
+        if let health = body.agent.keyringHealth { out += "keyring: \(health)\n" }
         if let proxy = body.agent.proxyURL { out += "proxy: \(proxy)\n" }
         if body.connections.isEmpty { out += "no connections configured\n" }
         let formatter = ISO8601DateFormatter()

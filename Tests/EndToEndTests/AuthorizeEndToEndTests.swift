@@ -192,8 +192,14 @@ extension EndToEnd {
 
             // A URL from another sign-in (wrong state): refused with a message, still waiting.
             login.send(landed.replacingOccurrences(of: "state=\(state)", with: "state=forged-\(state.prefix(4))") + "\n")
-            let refused = login.waitFor(timeout: 10) { _, stderr in stderr.contains("state does not match") ? true : nil }
+            let refused = login.waitFor(timeout: 10) { _, stderr in stderr.contains("does not belong to this sign-in") ? true : nil }
             #expect(refused == true, "\(login.stderr)")
+            #expect(login.process.isRunning)
+            // The right state on another address (not this login's redirect URI): refused too.
+            let before2 = login.stderr.components(separatedBy: "does not belong").count
+            login.send(landed.replacingOccurrences(of: "127.0.0.1", with: "evil.example") + "\n")
+            let refusedHost = login.waitFor(timeout: 10) { _, stderr in stderr.components(separatedBy: "does not belong").count > before2 ? true : nil }
+            #expect(refusedHost == true, "\(login.stderr)")
             #expect(login.process.isRunning)
             #expect(try stack.stats().delta(before, "token_calls.authorization_code") == 0)
 

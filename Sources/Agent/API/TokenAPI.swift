@@ -67,7 +67,9 @@ public struct TokenAPI: LocalAPIResponder {
         var list: [SessionStatus] = []
         for session in registry.sessions { list.append(await session.status()) }
         let catalog = registry.catalog
-        return StatusBody(agent: info(), connections: list, configProblems: catalog.problems.map(\.description))
+        var agent = info()
+        agent.keyringHealth = await registry.dependencies.store.health().description
+        return StatusBody(agent: agent, connections: list, configProblems: catalog.problems.map(\.description))
     }
 
     func token(_ name: String, body: Data) async throws -> TokenBody {

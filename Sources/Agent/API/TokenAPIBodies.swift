@@ -5,18 +5,22 @@ public struct AgentInfo: Sendable, Codable {
     public var version: String
     public var pid: Int32
     public var keyring: String
+    /// `ok`, or what is wrong with the Secret Service (locked, unavailable, timed out) and
+    /// what to do; filled in when the status is asked for.
+    public var keyringHealth: String?
     public var proxyURL: String?
     public var socket: String
 
-    public init(version: String, pid: Int32, keyring: String, proxyURL: String?, socket: String) {
+    public init(version: String, pid: Int32, keyring: String, keyringHealth: String? = nil, proxyURL: String?, socket: String) {
         self.version = version
         self.pid = pid
         self.keyring = keyring
+        self.keyringHealth = keyringHealth
         self.proxyURL = proxyURL
         self.socket = socket
     }
 
-    enum CodingKeys: String, CodingKey { case version, pid, keyring, proxyURL = "proxy_url", socket }
+    enum CodingKeys: String, CodingKey { case version, pid, keyring, keyringHealth = "keyring_health", proxyURL = "proxy_url", socket }
 }
 
 /// `GET /v1/status`.

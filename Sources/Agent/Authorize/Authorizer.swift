@@ -103,11 +103,14 @@ public struct Authorizer: Sendable {
                 throw AgentError(.authorizationFailed, "No redirect URL was pasted; nothing was stored.")
             }
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let components = URLComponents(string: trimmed), let query = components.percentEncodedQuery else {
+            guard trimmed.contains("://"), URLComponents(string: trimmed)?.percentEncodedQuery != nil else {
                 announce("That is not a URL. Paste the whole address from the browser's address bar.")
                 continue
             }
-            switch AuthorizationResponse.validate(query: AuthorizationResponse.queryItems(percentEncodedQuery: query), expectedState: state, expectedIssuer: endpoints.issuer, issuerRequired: endpoints.authorizationResponseIssParameterSupported) {
+            // Scheme, host, port and path must be this login's redirect URI, and `state` its own.
+            switch AuthorizationResponse.parse(pastedURL: trimmed, expectedState: state, expectedIssuer: endpoints.issuer,
+                                               issuerRequired: endpoints.authorizationResponseIssParameterSupported,
+                                               expectedRedirectURI: URL(string: redirectURI)) {
             case .code(let code):
                 var tokens = try await client.exchange(code: code, redirectURI: redirectURI, verifier: pkce.verifier)
                 try checkNonce(tokens: &tokens, request: request, endpoints: endpoints, connection: connection)
@@ -115,7 +118,7 @@ public struct Authorizer: Sendable {
             case .denied(let error):
                 throw Self.denial(error, connection: connection)
             case .ignore:
-                announce("That address does not belong to this sign-in (its state does not match). Paste the address from the sign-in you just did.")
+                announce("That address does not belong to this sign-in (it must start with \(redirectURI) and carry this sign-in's state). Paste the address from the sign-in you just did.")
             }
         }
     }

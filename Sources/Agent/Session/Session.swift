@@ -1,6 +1,7 @@
 public import Foundation
 import Keyring
 import Logging
+import NIOConcurrencyHelpers
 public import OAuth
 
 /// One connection's tokens and everything that happens to them: load, authorize,
@@ -33,6 +34,9 @@ public actor Session {
     private var failures = 0
     /// Tokens obtained but not yet persisted (keyring failed): not handed out (S6).
     private var unsaved = false
+    /// What the person must do for the authorization in progress (open this URL, enter this
+    /// code), shown by `status` so that `login` through the agent can print it.
+    private let prompt = NIOLockedValueBox<String?>(nil)
     /// The refresh token the server refused: a keyring item still holding it is no news.
     private var deadRefreshToken: String?
 
@@ -100,6 +104,12 @@ public actor Session {
     /// Runs (or joins) the interactive authorization; saves before returning.
     public func authorize(mode: Authorizer.Mode, announce: @escaping Authorizer.Announce, readLine: Authorizer.ReadLine? = nil) async throws -> TokenSet {
         if let authorizing { return try await authorizing.value }
+        let prompt = self.prompt
+        let announce: Authorizer.Announce = { line in
+            prompt.withLockedValue { $0 = line }
+            announce(line)
+        }
+        defer { prompt.withLockedValue { $0 = nil } }
         try? await loadIfNeeded()
         let previous = state
         state = .authorizing
@@ -341,7 +351,8 @@ public actor Session {
             lastError: lastError, hasRefreshToken: state.tokens?.refreshToken != nil,
             jiraURL: connection.jiraURL.absoluteString, apiURL: connection.apiBaseURL.absoluteString,
             origin: connection.origin.isGlobal ? "global" : "user", isDefault: connection.isDefault,
-            insecureLoopbackHTTP: connection.usesInsecureLoopbackHTTP)
+            insecureLoopbackHTTP: connection.usesInsecureLoopbackHTTP,
+            authorizationPrompt: prompt.withLockedValue { $0 })
     }
 
     private func identity(account: String?) -> ItemIdentity {

@@ -37,7 +37,7 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
     }
 
     public let cache: TokenCache
-    let dependencies: Dependencies
+    public let dependencies: Dependencies
     private let contents: NIOLockedValueBox<Contents>
 
     public init(catalog: ConnectionCatalog, dependencies: Dependencies) {

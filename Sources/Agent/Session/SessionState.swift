@@ -56,12 +56,15 @@ public struct SessionStatus: Sendable, Codable {
     public var origin: String
     public var isDefault: Bool
     public var insecureLoopbackHTTP: Bool
+    /// While an authorization runs: what the person must do (the local start URL to open,
+    /// or a device code). The URL is one-time and reachable only from this machine.
+    public var authorizationPrompt: String?
 
     enum CodingKeys: String, CodingKey {
         case connection, name, state, account
         case expiresAt = "expires_at", nextRefresh = "next_refresh", lastRefresh = "last_refresh"
         case lastError = "last_error", hasRefreshToken = "has_refresh_token"
         case jiraURL = "jira_url", apiURL = "api_url", origin, isDefault = "default"
-        case insecureLoopbackHTTP = "insecure_loopback_http"
+        case insecureLoopbackHTTP = "insecure_loopback_http", authorizationPrompt = "authorization_prompt"
     }
 }

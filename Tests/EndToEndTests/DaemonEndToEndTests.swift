@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import TestSupport
+
+extension EndToEnd {
+    /// The daemon itself: reload, hardening, status, `login` through the running agent.
+    @Suite("Daemon end to end")
+    struct DaemonEndToEnd {
+        let stack = Stack.current!
+
+        @Test("SIGHUP reloads the catalogs: a new connection appears, the old one keeps its tokens", .timeLimit(.minutes(2)))
+        func reloadOnHangup() throws {
+            let agent = try AgentHarness(stack: stack)
+            defer { agent.cleanUp() }
+            try agent.start()
+            let token = try agent.cli(["token", agent.connection, "--interactive"]).stdout
+            let original = try String(contentsOfFile: agent.configFile, encoding: .utf8)
+            let extraID = agent.connection + "-b"
+            try (original + "\n" + AgentHarness.standardConnection(stack).replacingOccurrences(of: "{ID}", with: extraID)
+                .replacingOccurrences(of: "default = true", with: "default = false")).write(toFile: agent.configFile, atomically: true, encoding: .utf8)
+            kill(agent.process!.processIdentifier, SIGHUP)
+            var ids: [String] = []
+            for _ in 0..<50 {
+                ids = (try agent.status()["connections"] as? [[String: Any]] ?? []).compactMap { $0["connection"] as? String }
+                if ids.contains(extraID) { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            #expect(ids.contains(extraID), "\(ids)\n\(agent.log().suffix(1500))")
+            #expect(try agent.connectionStatus()["state"] as? String == "authorized")
+            #expect(try agent.cli(["token", agent.connection]).stdout == token, "unchanged connection kept its tokens")
+            _ = try? Run.capture(["secret-tool", "clear", "connection", extraID])
+        }
+
+        @Test("hardening and status: no core files, keyring health shown")
+        func hardeningAndStatus() throws {
+            let agent = try AgentHarness(stack: stack)
+            defer { agent.cleanUp() }
+            try agent.start()
+            let pid = agent.process!.processIdentifier
+            let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+            let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") } ?? ""
+            #expect(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"], "\(core)")
+            let status = try agent.status()
+            let info = status["agent"] as? [String: Any] ?? [:]
+            #expect(info["keyring_health"] as? String == "ok")
+            let text = try agent.cli(["status"]).stdout
+            #expect(text.contains("keyring: ok"))
+            #expect(text.contains("state:        unauthorized"))
+        }
+
+        @Test("login through the running agent: the agent opens the browser, the CLI shows the URL and the account", .timeLimit(.minutes(2)))
+        func loginThroughAgent() throws {
+            let agent = try AgentHarness(stack: stack)
+            defer { agent.cleanUp() }
+            try agent.start()
+            let before = try stack.stats()
+            let out = try agent.cli(["login", agent.connection])
+            #expect(out.status == 0, "\(out.stderr)")
+            #expect(out.stdout.contains("as alice"))
+            #expect(out.stderr.contains("http://127.0.0.1:"), "the one-time start URL is shown: \(out.stderr)")
+            #expect(!out.stderr.contains("state="), "no state on the terminal")
+            #expect(try stack.stats().delta(before, "token_calls.authorization_code") == 1)
+            #expect(try agent.connectionStatus()["state"] as? String == "authorized")
+            #expect(try agent.connectionStatus()["authorization_prompt"] == nil)
+        }
+    }
+}
