@@ -33,6 +33,7 @@ let package = Package(
             providers: [.apt(["libsecret-1-dev"])]
         ),
         .target(name: "CAgentSystem"),
+        .target(name: "LocalSocket", swiftSettings: strict),
         .target(
             name: "OAuth",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
@@ -46,7 +47,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "OAuth", "Keyring", "CAgentSystem",
+                "OAuth", "Keyring", "CAgentSystem", "LocalSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -57,7 +58,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(name: "jira-auth-agent", path: "Sources/Front", swiftSettings: strict),
+        .executableTarget(name: "jira-auth-agent", dependencies: ["LocalSocket"], path: "Sources/Front", swiftSettings: strict),
         .executableTarget(
             name: "jira-auth-agent-full",
             dependencies: [

@@ -1,3 +1,4 @@
+import LocalSocket
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,7 +50,7 @@ struct TokenRequest {
         let body = "{\"min_valid\":\(minValid),\"interactive\":false}"
         let request = "POST /v1/connections/\(connection)/token HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
-        guard let response = UnixSocketExchange.send(Array(request.utf8), to: path) else { return nil }
+        guard case .success(let response) = UnixSocket.exchange(Array(request.utf8), path: path, timeoutSeconds: 30) else { return nil }
         return Self.accessToken(in: response)
     }
 

@@ -1,4 +1,5 @@
 public import Foundation
+import LocalSocket
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,25 +24,6 @@ public struct TokenAPIClient: Sendable {
 
     public func call(_ method: String, _ path: String, json: [String: any Sendable]? = nil) throws -> Response {
         let body = try json.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw notRunning() }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(socketPath.utf8)
-        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw AgentError(.configuration, "The socket path \(socketPath) is too long.")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else { throw notRunning() }
         var request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAccept: application/json\r\n"
         if !body.isEmpty || method == "POST" {
             request += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
@@ -49,28 +31,17 @@ public struct TokenAPIClient: Sendable {
         request += "\r\n"
         var bytes = Array(request.utf8)
         bytes.append(contentsOf: body)
-        try writeAll(fd, bytes)
-        var received = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n > 0 { received.append(contentsOf: buffer[0..<n]); continue }
-            if n == 0 { break }
-            if errno == EINTR { continue }
-            throw AgentError(.transient, errno == EAGAIN ? "The agent did not answer within \(timeout) s." : "Reading from the agent failed: \(String(cString: strerror(errno))).")
-        }
-        return try Self.parse(received)
-    }
-
-    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw AgentError(.transient, "Writing to the agent failed: \(String(cString: strerror(errno))).")
-            }
-            offset += n
+        switch UnixSocket.exchange(bytes, path: socketPath, timeoutSeconds: timeout) {
+        case .success(let received):
+            return try Self.parse(received)
+        case .failure(.connect), .failure(.pathTooLong):
+            throw notRunning()
+        case .failure(.timedOut):
+            throw AgentError(.transient, "The agent did not answer within \(timeout) s.")
+        case .failure(.tooLarge):
+            throw AgentError(.protocolViolation, "The agent's answer is too large.")
+        case .failure(.write(let e)), .failure(.read(let e)):
+            throw AgentError(.transient, "The exchange with the agent failed: \(String(cString: strerror(e))).")
         }
     }
 
