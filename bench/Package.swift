@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // The proxy benchmark harness (bench/proxy.sh): the real Agent module, built in release
-// mode, serving with a fixed token. Sources/{CLibSecret,OAuth,Keyring,Agent} are symlinks
+// mode, serving with a fixed token. Sources/{CLibSecret,CAgentSystem,LocalSocket,OAuth,Keyring,Agent} are symlinks
 // to the project's own modules; the dependencies mirror ../Package.swift (keep them in step).
 import PackageDescription
 
@@ -23,12 +23,13 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1"),
         .target(name: "CAgentSystem"),
+        .target(name: "LocalSocket", swiftSettings: strict),
         .target(name: "OAuth", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(name: "Keyring", dependencies: ["OAuth", "CLibSecret"], swiftSettings: strict),
         .target(
             name: "Agent",
             dependencies: [
-                "OAuth", "Keyring", "CAgentSystem",
+                "OAuth", "Keyring", "CAgentSystem", "LocalSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

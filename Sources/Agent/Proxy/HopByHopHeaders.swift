@@ -3,6 +3,11 @@ import NIOHTTP1
 /// Which header fields a proxy must not forward (RFC 9110 §7.6.1; SECURITY S9; Go
 /// CVE-2021-33197): the hop-by-hop fields, every field named in `Connection`, and — toward
 /// the upstream — the caller's credentials, which the agent replaces with its own token.
+///
+/// On the hot path (every request and response): names are compared case-insensitively on
+/// their bytes, without lower-cased copies or hashing. Names from the HTTP parser are tokens
+/// (ASCII); a name with any other byte takes the `lowercased()` path, so the outcome is the
+/// same as comparing lower-cased strings.
 enum HopByHopHeaders {
     /// RFC 9110 §7.6.1 and the fields that historically act hop-by-hop.
     static let hopByHop: Set<String> = [
@@ -10,12 +15,15 @@ enum HopByHopHeaders {
         "upgrade", "proxy-authenticate", "proxy-authorization",
     ]
 
-    /// Names listed in the `Connection` fields, lower-cased (RFC 9110 §7.6.1).
-    static func connectionNamed(in headers: HTTPHeaders) -> Set<String> {
-        var names: Set<String> = []
-        for value in headers[canonicalForm: "connection"] {
-            let token = value.trimmingASCIISpaces().lowercased()
-            if !token.isEmpty { names.insert(token) }
+    /// Names listed in the `Connection` fields, lower-cased (RFC 9110 §7.6.1): each field
+    /// split on commas, spaces and tabs trimmed, empty items skipped.
+    static func connectionNamed(in headers: HTTPHeaders) -> [String] {
+        var names: [String] = []
+        for (name, value) in headers where name.utf8.count == 10 && name.isEqualLowercased("connection") {
+            for item in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                let token = Substring(item).trimmingASCIISpaces()
+                if !token.isEmpty { names.append(token.lowercased()) }
+            }
         }
         return names
     }
@@ -25,20 +33,26 @@ enum HopByHopHeaders {
     /// proxy or hop-by-hop fields survives. `Accept-Encoding` is dropped so that JSON comes
     /// back uncompressed and its links can be rewritten.
     static func upstreamRequestHeaders(_ inbound: HTTPHeaders, host: String, bearer: String) -> HTTPHeaders {
-        let named = inbound.contains(name: "connection") ? connectionNamed(in: inbound) : []
-        var out = HTTPHeaders()
-        out.reserveCapacity(inbound.count + 2)
-        out.add(name: "Host", value: host)
-        out.add(name: "Authorization", value: bearer)
+        let named = connectionNamed(in: inbound)
+        var out: [(String, String)] = []
+        out.reserveCapacity(inbound.count + 3)
+        out.append(("Host", host))
+        out.append(("Authorization", bearer))
         var chunked = false
         for (name, value) in inbound {
-            let lower = name.lowercased()
-            if lower == "transfer-encoding" { chunked = true; continue }
-            if hopByHop.contains(lower) || droppedToward(lower) || named.contains(lower) { continue }
-            out.add(name: name, value: value)
+            guard name.utf8.allSatisfy({ $0 < 0x80 }) else {
+                let lower = name.lowercased()  // not from the parser; the general path
+                if lower == "transfer-encoding" { chunked = true; continue }
+                if hopByHop.contains(lower) || droppedToward(lower) || named.contains(lower) { continue }
+                out.append((name, value))
+                continue
+            }
+            if name.isEqualLowercased("transfer-encoding") { chunked = true; continue }
+            if isHopByHop(name) || isDroppedToward(name) || named.contains(where: { name.isEqualLowercased(name: $0) }) { continue }
+            out.append((name, value))
         }
-        if chunked { out.add(name: "Transfer-Encoding", value: "chunked") }
-        return out
+        if chunked { out.append(("Transfer-Encoding", "chunked")) }
+        return HTTPHeaders(out)
     }
 
     static func droppedToward(_ lower: String) -> Bool {
@@ -51,23 +65,114 @@ enum HopByHopHeaders {
     /// The response head's fields as they go back to the caller: hop-by-hop and
     /// `Connection`-named fields removed. Framing is redone by the encoder.
     static func clientResponseHeaders(_ inbound: HTTPHeaders) -> HTTPHeaders {
-        let named = inbound.contains(name: "connection") ? connectionNamed(in: inbound) : []
-        var out = HTTPHeaders()
+        let named = connectionNamed(in: inbound)
+        var out: [(String, String)] = []
         out.reserveCapacity(inbound.count)
         for (name, value) in inbound {
-            let lower = name.lowercased()
-            if hopByHop.contains(lower) || named.contains(lower) || lower == "set-cookie" { continue }
-            out.add(name: name, value: value)
+            guard name.utf8.allSatisfy({ $0 < 0x80 }) else {
+                let lower = name.lowercased()
+                if hopByHop.contains(lower) || named.contains(lower) || lower == "set-cookie" { continue }
+                out.append((name, value))
+                continue
+            }
+            if isHopByHop(name) || name.isEqualLowercased("set-cookie") || named.contains(where: { name.isEqualLowercased(name: $0) }) { continue }
+            out.append((name, value))
         }
-        return out
+        return HTTPHeaders(out)
+    }
+
+    /// `hopByHop.contains(name.lowercased())` for an ASCII name.
+    static func isHopByHop(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 2: return name.isEqualLowercased("te")
+        case 7: return name.isEqualLowercased("trailer") || name.isEqualLowercased("upgrade")
+        case 10: return name.isEqualLowercased("connection") || name.isEqualLowercased("keep-alive")
+        case 16: return name.isEqualLowercased("proxy-connection")
+        case 17: return name.isEqualLowercased("transfer-encoding")
+        case 18: return name.isEqualLowercased("proxy-authenticate")
+        case 19: return name.isEqualLowercased("proxy-authorization")
+        default: return false
+        }
+    }
+
+    /// `droppedToward(name.lowercased())` for an ASCII name.
+    static func isDroppedToward(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 4: if name.isEqualLowercased("host") { return true }
+        case 6: if name.isEqualLowercased("cookie") || name.isEqualLowercased("expect") { return true }
+        case 13: if name.isEqualLowercased("authorization") { return true }
+        case 15: if name.isEqualLowercased("accept-encoding") { return true }
+        default: break
+        }
+        return name.hasLowercasedPrefix("proxy-")
     }
 }
 
 extension StringProtocol where SubSequence == Substring {
     func trimmingASCIISpaces() -> Substring {
-        var s = self[...]
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return s
+        var s = self[...].utf8
+        while let f = s.first, f == UInt8(ascii: " ") || f == UInt8(ascii: "\t") { s = s.dropFirst() }
+        while let l = s.last, l == UInt8(ascii: " ") || l == UInt8(ascii: "\t") { s = s.dropLast() }
+        return Substring(s)
     }
+}
+
+extension StringProtocol {
+    /// Whether the string, with ASCII letters lower-cased, equals `lower` (which must be
+    /// lower-case), byte for byte.
+    @inline(__always)
+    func isEqualLowercased(_ lower: StaticString) -> Bool {
+        let b = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+        if let r = utf8.withContiguousStorageIfAvailable({ Self.equalLowercased($0, b) }) { return r }
+        return Array(utf8).withUnsafeBufferPointer { Self.equalLowercased($0, b) }
+    }
+
+    /// The same with a lower-case `lower` known only at run time.
+    func isEqualLowercased(name lower: String) -> Bool {
+        var lower = lower
+        return lower.withUTF8 { b in
+            if let r = utf8.withContiguousStorageIfAvailable({ Self.equalLowercased($0, b) }) { return r }
+            return Array(utf8).withUnsafeBufferPointer { Self.equalLowercased($0, b) }
+        }
+    }
+
+    /// Whether the string starts with `lower` (lower-case), ignoring ASCII case.
+    func hasLowercasedPrefix(_ lower: StaticString) -> Bool {
+        let b = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+        let check = { (a: UnsafeBufferPointer<UInt8>) -> Bool in
+            a.count >= b.count && Self.equalLowercased(UnsafeBufferPointer(rebasing: a[..<b.count]), b)
+        }
+        if let r = utf8.withContiguousStorageIfAvailable(check) { return r }
+        return Array(utf8).withUnsafeBufferPointer(check)
+    }
+
+    @inline(__always)
+    static func equalLowercased(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0..<a.count where a[i].asciiLowercased != b[i] { return false }
+        return true
+    }
+
+    /// Whether `lower` (lower-case ASCII) occurs in the string, ignoring ASCII case.
+    func containsLowercased(_ lower: StaticString) -> Bool {
+        let needle = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+        if let found = utf8.withContiguousStorageIfAvailable({ Self.search($0, needle) }) { return found }
+        return Array(utf8).withUnsafeBufferPointer { Self.search($0, needle) }
+    }
+
+    private static func search(_ hay: UnsafeBufferPointer<UInt8>, _ needle: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = needle.first else { return true }
+        guard hay.count >= needle.count else { return false }
+        for i in 0...(hay.count - needle.count) where hay[i].asciiLowercased == first {
+            var k = 1
+            while k < needle.count, hay[i + k].asciiLowercased == needle[k] { k += 1 }
+            if k == needle.count { return true }
+        }
+        return false
+    }
+}
+
+extension UInt8 {
+    @inline(__always)
+    var asciiLowercased: UInt8 { self &- 0x41 < 26 ? self | 0x20 : self }
 }

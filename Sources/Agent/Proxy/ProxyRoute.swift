@@ -10,17 +10,41 @@ struct ProxyRoute: Equatable {
     /// `nil` when `uri` is not under `/jira/` or names nothing.
     init?(uri: String) {
         guard uri.hasPrefix(Self.prefix) else { return nil }
-        let tail = uri.dropFirst(Self.prefix.utf8.count)
-        let end = tail.firstIndex { $0 == "/" || $0 == "?" } ?? tail.endIndex
-        let raw = tail[..<end]
-        guard !raw.isEmpty else { return nil }
-        if raw.contains("%") {
+        let bytes = uri.utf8
+        guard bytes.allSatisfy({ $0 < 0x80 }) else {
+            // Non-ASCII: a combining mark may join a delimiter into another Character.
+            let tail = uri.dropFirst(Self.prefix.utf8.count)
+            let end = tail.firstIndex { $0 == "/" || $0 == "?" } ?? tail.endIndex
+            let raw = tail[..<end]
+            guard !raw.isEmpty else { return nil }
+            if raw.contains("%") {
+                guard let decoded = String(raw).removingPercentEncodingASCII() else { return nil }
+                name = decoded
+            } else {
+                name = String(raw)
+            }
+            rest = tail[end...]
+            return
+        }
+        // ASCII (the usual case): bytes are Characters, so scan the bytes.
+        let start = bytes.index(bytes.startIndex, offsetBy: Self.prefix.utf8.count)
+        var end = start
+        var escaped = false
+        while end != bytes.endIndex {
+            let b = bytes[end]
+            if b == UInt8(ascii: "/") || b == UInt8(ascii: "?") { break }
+            if b == UInt8(ascii: "%") { escaped = true }
+            end = bytes.index(after: end)
+        }
+        guard end != start else { return nil }
+        let raw = uri[start..<end]
+        if escaped {
             guard let decoded = String(raw).removingPercentEncodingASCII() else { return nil }
             name = decoded
         } else {
             name = String(raw)
         }
-        rest = tail[end...]
+        rest = uri[end...]
     }
 }
 

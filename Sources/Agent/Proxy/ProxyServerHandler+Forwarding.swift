@@ -93,7 +93,12 @@ extension ProxyServerHandler {
     /// Token in hand: build the upstream head and find a connection.
     func proceed(_ x: ProxyExchange, token: String) {
         x.token = token
-        var headers = HopByHopHeaders.upstreamRequestHeaders(x.head.headers, host: x.target.hostHeader, bearer: "Bearer " + token)
+        let bearer: String
+        if let cached = bearerCache, cached.token == token { bearer = cached.header } else {
+            bearer = "Bearer " + token
+            bearerCache = (token, bearer)
+        }
+        var headers = HopByHopHeaders.upstreamRequestHeaders(x.head.headers, host: x.target.hostHeader, bearer: bearer)
         if !x.head.isKeepAlive { headers.remove(name: "connection") }
         x.upstreamHead = HTTPRequestHead(version: .http1_1, method: x.head.method,
                                          uri: x.target.requestTarget(rest: x.routeRest), headers: headers)
@@ -143,7 +148,7 @@ extension ProxyServerHandler {
             x.endSentUpstream = true
             channel.write(HTTPClientRequestPart.end(nil), promise: nil)
         }
-        channel.flush()
+        if reading { upstreamNeedsFlush = true } else { channel.flush() }
         lastActivity = .now()
         resume(.notConnected)
         if !channel.isWritable { pause(.upstreamFull) }
@@ -179,8 +184,13 @@ extension ProxyServerHandler {
         x.requestEnded = true
         if let upstream = x.upstream, !x.endSentUpstream {
             x.endSentUpstream = true
-            upstream.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-            upstreamNeedsFlush = false
+            if reading {
+                upstream.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+                upstreamNeedsFlush = true
+            } else {
+                upstream.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+                upstreamNeedsFlush = false
+            }
         }
         if case .finished = x.response { finishExchange() }
     }

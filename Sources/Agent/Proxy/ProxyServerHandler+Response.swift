@@ -147,20 +147,30 @@ extension ProxyServerHandler: UpstreamDelegate {
     }
 
     private func shouldRewriteBody(_ x: ProxyExchange, _ head: HTTPResponseHead) -> Bool {
-        guard x.head.method != .HEAD, head.status.mayHaveResponseBody,
-              let type = head.headers.first(name: "content-type")?.lowercased(), type.contains("json")
-        else { return false }
-        if let encoding = head.headers.first(name: "content-encoding"), encoding.lowercased() != "identity" { return false }
-        if let length = head.headers.first(name: "content-length").flatMap(Int.init),
-           length > proxy.configuration.maxRewriteBodySize { return false }
+        guard x.head.method != .HEAD, head.status.mayHaveResponseBody else { return false }
+        // One pass over the fields, first of each name; ASCII case-insensitive comparisons
+        // (`lowercased()` then `contains` went through Foundation on every response).
+        var type: String?, encoding: String?, length: String?
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 12 where type == nil && name.isEqualLowercased("content-type"): type = value
+            case 14 where length == nil && name.isEqualLowercased("content-length"): length = value
+            case 16 where encoding == nil && name.isEqualLowercased("content-encoding"): encoding = value
+            default: break
+            }
+        }
+        guard let type, type.containsLowercased("json") else { return false }
+        if let encoding, !encoding.isEqualLowercased("identity") { return false }
+        if let length = length.flatMap(Int.init), length > proxy.configuration.maxRewriteBodySize { return false }
         return true
     }
 
     private func rewriter(_ x: ProxyExchange) -> LinkRewriter {
-        let base = x.proxyBase
-        if let cached = rewriterCache, cached.base == base, cached.bases == x.target.rewriteBases { return cached.rewriter }
-        let rewriter = LinkRewriter(bases: x.target.rewriteBases, proxyBase: base)
-        rewriterCache = (base, x.target.rewriteBases, rewriter)
+        // Keyed by what the proxy base is made of, so a hit builds no string.
+        if let cached = rewriterCache, cached.host == x.clientHost, cached.name == x.name,
+           cached.bases == x.target.rewriteBases { return cached.rewriter }
+        let rewriter = LinkRewriter(bases: x.target.rewriteBases, proxyBase: x.proxyBase)
+        rewriterCache = (x.clientHost, x.name, x.target.rewriteBases, rewriter)
         return rewriter
     }
 

@@ -49,7 +49,12 @@ final class ProxyServerHandler: ChannelDuplexHandler {
     var lastActivity = NIODeadline.now()
     var timer: Scheduled<Void>?
     /// The last link rewriter built, reused while the client keeps the same base.
-    var rewriterCache: (base: String, bases: [String], rewriter: LinkRewriter)?
+    var rewriterCache: (host: String, name: String, bases: [String], rewriter: LinkRewriter)?
+    /// The last `Authorization` value built, reused while the token is the same.
+    var bearerCache: (token: String, header: String)?
+    /// Inside `channelRead`: writes toward the upstream are flushed once, in
+    /// `channelReadComplete`, instead of once per request part.
+    var reading = false
     var logger: Logger { proxy.logger }
 
     init(proxy: JiraProxy, listener: ListenerKind, peer: PeerCredentials,
@@ -82,13 +87,15 @@ final class ProxyServerHandler: ChannelDuplexHandler {
             pause(.pipelined)
             return
         }
+        reading = true
         handle(part)
+        reading = false
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if upstreamNeedsFlush, case .proxying(let x) = state, let upstream = x.upstream {
+        if upstreamNeedsFlush {
             upstreamNeedsFlush = false
-            upstream.channel.flush()
+            if case .proxying(let x) = state, let upstream = x.upstream { upstream.channel.flush() }
         }
         context.fireChannelReadComplete()
     }

@@ -20,11 +20,33 @@ struct RequestRefusal: Error, Equatable {
 /// is a smuggling vector), bounded body size.
 enum RequestScreen {
     static func check(_ head: HTTPRequestHead, listener: ListenerKind, maxBodySize: Int64) -> RequestRefusal? {
-        let hosts = head.headers["host"]
-        if hosts.count > 1 {
+        // One pass over the fields (names compared case-insensitively, as `HTTPHeaders`
+        // does), then the checks in their order.
+        var hostCount = 0, host: String?
+        var origin = false, te = false
+        var site: String?
+        var cls: [String] = []
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 4 where name.isEqualLowercased("host"):
+                hostCount += 1
+                if host == nil { host = value }
+            case 6 where name.isEqualLowercased("origin"):
+                origin = true
+            case 14 where name.isEqualLowercased("content-length"):
+                cls.append(value)
+            case 14 where name.isEqualLowercased("sec-fetch-site"):
+                if site == nil { site = value }
+            case 17 where name.isEqualLowercased("transfer-encoding"):
+                te = true
+            default:
+                break
+            }
+        }
+        if hostCount > 1 {
             return RequestRefusal(status: .badRequest, code: "bad_request", message: "more than one Host header")
         }
-        if let host = hosts.first {
+        if let host {
             if !isAllowed(host: host, listener: listener) {
                 return RequestRefusal(status: .misdirectedRequest, code: "host_not_allowed",
                     message: "Host '\(host.prefix(100))' is not this agent's address; use \(suggestedHost(listener))")
@@ -32,16 +54,14 @@ enum RequestScreen {
         } else if head.version.minor >= 1, case .tcp = listener {
             return RequestRefusal(status: .badRequest, code: "bad_request", message: "the request has no Host header")
         }
-        if head.headers.contains(name: "origin") {
+        if origin {
             return RequestRefusal(status: .forbidden, code: "cross_site_request",
                 message: "requests from web pages (with an Origin header) are refused")
         }
-        if let site = head.headers.first(name: "sec-fetch-site"), site.lowercased() != "none" {
+        if let site, !site.isEqualLowercased("none") {
             return RequestRefusal(status: .forbidden, code: "cross_site_request",
                 message: "requests from web pages (Sec-Fetch-Site: \(site.prefix(20))) are refused")
         }
-        let te = head.headers.contains(name: "transfer-encoding")
-        let cls = head.headers["content-length"]
         if te && !cls.isEmpty {
             return RequestRefusal(status: .badRequest, code: "bad_request",
                 message: "Transfer-Encoding and Content-Length together are refused (RFC 9112 §6.3)")
@@ -67,22 +87,56 @@ enum RequestScreen {
     /// Exact match, case-insensitive: `127.0.0.1:<port>`, `localhost:<port>`,
     /// `[::1]:<port>`; on the Unix socket also `localhost` without a port.
     static func isAllowed(host: String, listener: ListenerKind) -> Bool {
-        let h = host.lowercased()
+        guard host.utf8.allSatisfy({ $0 < 0x80 }) else {
+            return isAllowedSlowPath(host: host.lowercased(), listener: listener)
+        }
         switch listener {
         case .tcp(let port):
-            return matchesLoopback(h, port: port)
+            return matchesLoopback(host, port: port)
         case .unixSocket(let port):
-            if h == "localhost" { return true }
-            if let port { return matchesLoopback(h, port: port) }
+            if host.isEqualLowercased("localhost") { return true }
+            if let port { return matchesLoopback(host, port: port) }
             return false
         }
     }
 
-    private static func matchesLoopback(_ h: String, port: Int) -> Bool {
-        guard let colon = h.lastIndex(of: ":"), h[h.index(after: colon)...] == String(port) else { return false }
-        switch h[..<colon] {
-        case "127.0.0.1", "localhost", "[::1]": return true
-        default: return false
+    /// An ASCII `host` (any case) is `<loopback name>:<port>`, the port in its decimal form.
+    private static func matchesLoopback(_ host: String, port: Int) -> Bool {
+        var host = host
+        return host.withUTF8 { bytes in
+            guard let colon = bytes.lastIndex(of: UInt8(ascii: ":")), port >= 0 else { return false }
+            // The digits after the colon are exactly the decimal form of `port`.
+            var end = bytes.count
+            var value = port
+            repeat {
+                guard end > colon + 1, bytes[end - 1] == UInt8(ascii: "0") + UInt8(value % 10) else { return false }
+                end -= 1
+                value /= 10
+            } while value > 0
+            guard end == colon + 1 else { return false }
+            let name = UnsafeBufferPointer(rebasing: bytes[..<colon])
+            return Substring.equalLowercased(name, UnsafeBufferPointer(start: ("127.0.0.1" as StaticString).utf8Start, count: 9))
+                || Substring.equalLowercased(name, UnsafeBufferPointer(start: ("localhost" as StaticString).utf8Start, count: 9))
+                || Substring.equalLowercased(name, UnsafeBufferPointer(start: ("[::1]" as StaticString).utf8Start, count: 5))
+        }
+    }
+
+    /// The general form of `isAllowed` on a lower-cased host with non-ASCII characters.
+    private static func isAllowedSlowPath(host h: String, listener: ListenerKind) -> Bool {
+        func matches(_ h: String, port: Int) -> Bool {
+            guard let colon = h.lastIndex(of: ":"), h[h.index(after: colon)...] == String(port) else { return false }
+            switch h[..<colon] {
+            case "127.0.0.1", "localhost", "[::1]": return true
+            default: return false
+            }
+        }
+        switch listener {
+        case .tcp(let port):
+            return matches(h, port: port)
+        case .unixSocket(let port):
+            if h == "localhost" { return true }
+            if let port { return matches(h, port: port) }
+            return false
         }
     }
 
