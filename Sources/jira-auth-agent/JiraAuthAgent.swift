@@ -24,6 +24,8 @@ struct JiraAuthAgent: AsyncParsableCommand {
     /// Errors reach the user here and only here (STYLE §5): `Error: <sentence>` and a
     /// sysexits code.
     static func main() async {
+        // Every command may hold a token or the client secret: no core files, not dumpable.
+        ProcessHardening.apply()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -27,9 +27,14 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "jira-auth-agent")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
-        let paths = try agent.socket.map { AgentPaths(runtimeDirectory: URL(fileURLWithPath: $0).deletingLastPathComponent().path) } ?? AgentPaths.standard()
-        try paths.prepareDirectory()
-        let lock = try InstanceLock(path: paths.lock)
+        // One agent per user: the lock lives in the standard runtime directory even when
+        // --socket puts the socket elsewhere (else a second agent could run beside it).
+        let standard = try? AgentPaths.standard()
+        let socketDirectory = agent.socket.map { AgentPaths(runtimeDirectory: URL(fileURLWithPath: $0).deletingLastPathComponent().path) }
+        guard let lockPaths = standard ?? socketDirectory else { _ = try AgentPaths.standard(); return }
+        try lockPaths.prepareDirectory()
+        if let socketDirectory, socketDirectory.runtimeDirectory != lockPaths.runtimeDirectory { try socketDirectory.prepareDirectory() }
+        let lock = try InstanceLock(path: lockPaths.lock)
         let socketPath = try agent.socketPath()
 
         let store: any TokenStore

@@ -59,7 +59,7 @@ enum StatusFormatter {
             if c.apiURL != c.jiraURL { out += "  api gateway:  \(c.apiURL)\n" }
             if let proxy = body.agent.proxyURL { out += "  proxy url:    \(proxy)/jira/\(c.connection)\n" }
             if let e = c.expiresAt {
-                let left = Int(e.timeIntervalSinceNow)
+                let left = Int(min(max(e.timeIntervalSinceNow, -1e12), 1e12))
                 out += "  expires:      \(formatter.string(from: e)) (\(left >= 0 ? "in \(left) s" : "expired"))\n"
             }
             if let n = c.nextRefresh { out += "  next refresh: \(formatter.string(from: n))\n" }

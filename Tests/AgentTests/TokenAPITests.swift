@@ -165,6 +165,11 @@ import Glibc
         #expect(await fixture.store.load(connection: "acme") == nil)
         // Afterwards the API asks for a login instead of answering from memory.
         try Self.expectError(await fixture.call("POST", "/v1/connections/acme/token"), status: 401, code: "authorization_required")
+        // `revoke` again (as the CLI suggests): the unconfirmed tokens are tried once more,
+        // not silently forgotten (SECURITY S12).
+        let retry = try Self.json(await fixture.call("DELETE", "/v1/connections/acme/tokens"))
+        #expect(retry["uncertain"] as? [String] == ["refresh_token", "access_token"])
+        #expect(retry["deleted_from_keyring"] as? Bool == false)
         await fixture.finish()
     }
 

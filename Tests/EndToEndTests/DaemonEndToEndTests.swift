@@ -63,5 +63,49 @@ extension EndToEnd {
             #expect(try agent.connectionStatus()["state"] as? String == "authorized")
             #expect(try agent.connectionStatus()["authorization_prompt"] == nil)
         }
+
+        @Test("a sign-in nobody finishes times out, the session recovers, and the next one works", .timeLimit(.minutes(2)))
+        func abandonedSignInTimesOut() throws {
+            let agent = try AgentHarness(stack: stack, connectionTOML: AgentHarness.standardConnection(stack, extra: "authorization_timeout = 10"))
+            defer { agent.cleanUp() }
+            // A browser that opens nothing until the flag file exists (a user who closed the tab).
+            let flag = agent.directory.appendingPathComponent("browser-enabled").path
+            let browser = agent.directory.appendingPathComponent("lazy-browser").path
+            try "#!/bin/sh\n[ -e '\(flag)' ] && exec '\(stack.browser)' \"$1\"\nexit 0\n".write(toFile: browser, atomically: true, encoding: .utf8)
+            chmod(browser, 0o755)
+            agent.extraEnv["BROWSER"] = browser
+            try agent.start()
+            let started = Date()
+            let first = try agent.cli(["token", agent.connection, "--interactive"])
+            #expect(first.status == 77, "\(first.stderr)")
+            #expect(first.stderr.contains("within 10 s"), "\(first.stderr)")
+            #expect(Date().timeIntervalSince(started) < 30)
+            let status = try agent.connectionStatus()
+            #expect(status["state"] as? String == "unauthorized")
+            #expect(status["authorization_prompt"] == nil)
+            _ = FileManager.default.createFile(atPath: flag, contents: nil)
+            let second = try agent.cli(["token", agent.connection, "--interactive"])
+            #expect(second.status == 0, "\(second.stderr)\n\(agent.log().suffix(1500))")
+        }
+
+        @Test("status with the agent stopped never refreshes (a CLI process cannot see a rotation through)", .timeLimit(.minutes(2)))
+        func offlineStatusDoesNotRefresh() throws {
+            let previous = try stack.setAccessTokenLifetime(4)
+            defer { _ = try? stack.setAccessTokenLifetime(previous) }
+            let agent = try AgentHarness(stack: stack)
+            defer { agent.cleanUp() }
+            try agent.start()
+            #expect(try agent.cli(["token", agent.connection, "--interactive", "--min-valid", "1"]).status == 0)
+            agent.stop()
+            let stored = try stack.keyringSecret(connection: agent.connection)
+            Thread.sleep(forTimeInterval: 5)   // the token is past its refresh time, even expired
+            let before = try stack.stats()
+            let out = try agent.cli(["status"])
+            #expect(out.stdout.contains("agent: not running"))
+            #expect(out.stdout.contains("expired"))
+            Thread.sleep(forTimeInterval: 1)
+            #expect(try stack.stats().delta(before, "token_calls.refresh_token") == 0)
+            #expect(try stack.keyringSecret(connection: agent.connection) == stored)
+        }
     }
 }

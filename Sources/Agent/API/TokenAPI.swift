@@ -84,7 +84,8 @@ public struct TokenAPI: LocalAPIResponder {
         let session = try registry.session(name)
         let logger = self.logger
         let tokens = try await session.authorize(mode: .browser, announce: { line in
-            logger.notice("authorization prompt", metadata: ["text": "\(line)"])
+            _ = line   // shown by `status` (authorization_prompt), not logged: it holds the one-time URL
+            logger.notice("authorization started through the token API")
         })
         return AuthorizeBody(connection: session.connection.id, account: tokens.account, expiresAt: tokens.expiresAt.flatMap(EpochSeconds.of))
     }

@@ -15,8 +15,12 @@ final class LoopbackListener: Sendable {
     private let channels: [any Channel]
     private let state: NIOLockedValueBox<LoopbackFlow?>
     private let outcomePromise: EventLoopPromise<LoopbackFlow.Outcome>
+    /// Connections accepted and not yet closed.
+    private let accepted: NIOLockedValueBox<[ObjectIdentifier: any Channel]>
 
-    private init(port: Int, channels: [any Channel], state: NIOLockedValueBox<LoopbackFlow?>, promise: EventLoopPromise<LoopbackFlow.Outcome>) {
+    private init(port: Int, channels: [any Channel], state: NIOLockedValueBox<LoopbackFlow?>, promise: EventLoopPromise<LoopbackFlow.Outcome>,
+                 accepted: NIOLockedValueBox<[ObjectIdentifier: any Channel]>) {
+        self.accepted = accepted
         self.port = port
         self.channels = channels
         self.state = state
@@ -28,6 +32,8 @@ final class LoopbackListener: Sendable {
     static func bind(ports: [Int], group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> LoopbackListener {
         let state = NIOLockedValueBox<LoopbackFlow?>(nil)
         let promise = group.next().makePromise(of: LoopbackFlow.Outcome.self)
+        let accepted = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+        let ownUID = PeerCredentials.currentUID
         // SO_REUSEADDR: the listener closes each connection first, which leaves TIME_WAIT
         // entries on its port for a minute; without it a second sign-in on a fixed
         // redirect port within that minute could not bind (measured). On Linux it never
@@ -36,7 +42,20 @@ final class LoopbackListener: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                // Only the user's own processes (their browser) may talk to the listener:
+                // another local user could otherwise take the one-time start URL (S8).
+                guard ProcNetTCP.ownerUID(of: channel) == ownUID else {
+                    return channel.eventLoop.makeFailedFuture(AgentError(.badRequest, "peer is not the agent's user"))
+                }
+                let id = ObjectIdentifier(channel)
+                accepted.withLockedValue { $0[id] = channel }
+                // A browser sends its request at once; idle connections are not kept.
+                let idle = channel.eventLoop.scheduleTask(in: .seconds(30)) { channel.close(promise: nil) }
+                channel.closeFuture.whenComplete { _ in
+                    idle.cancel()
+                    _ = accepted.withLockedValue { $0.removeValue(forKey: id) }
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(LoopbackRequestHandler(state: state, promise: promise))
                 }
@@ -53,7 +72,7 @@ final class LoopbackListener: Sendable {
             let port = v4.localAddress?.port ?? candidate
             var channels = [v4]
             if let v6 = try? await bootstrap.bind(host: "::1", port: port).get() { channels.append(v6) }
-            return LoopbackListener(port: port, channels: channels, state: state, promise: promise)
+            return LoopbackListener(port: port, channels: channels, state: state, promise: promise, accepted: accepted)
         }
         promise.fail(AgentError(.authorizationFailed, "no port"))
         let list = busy.map(String.init).joined(separator: ", ")
@@ -67,14 +86,23 @@ final class LoopbackListener: Sendable {
     }
 
     /// The code or denial; completes when the flow ends (or fails when closed first).
+    /// Cancelling the waiting task closes the listener, so a timeout or a revoke really
+    /// ends the flow (a future's `get()` alone ignores cancellation).
     var outcome: LoopbackFlow.Outcome {
-        get async throws { try await outcomePromise.futureResult.get() }
+        get async throws {
+            try await withTaskCancellationHandler {
+                try await outcomePromise.futureResult.get()
+            } onCancel: {
+                self.close()
+            }
+        }
     }
 
     /// Ends the flow: no further request is answered. Idempotent.
     func close(reason: AgentError? = nil) {
         outcomePromise.fail(reason ?? AgentError(.authorizationFailed, "The sign-in was cancelled."))
         for channel in channels { channel.close(promise: nil) }
+        for channel in accepted.withLockedValue({ Array($0.values) }) { channel.close(promise: nil) }
     }
 }
 

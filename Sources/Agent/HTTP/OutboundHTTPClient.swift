@@ -68,7 +68,8 @@ public struct OutboundHTTPClient: Sendable {
             channel.close(promise: nil)
         }
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: Self.requestTarget(request.url))
-        head.headers.add(name: "Host", value: request.url.port.map { "\(host):\($0)" } ?? host)
+        let hostForHeader = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host   // IPv6 literal
+        head.headers.add(name: "Host", value: request.url.port.map { "\(hostForHeader):\($0)" } ?? hostForHeader)
         head.headers.add(name: "User-Agent", value: "jira-auth-agent")
         head.headers.add(name: "Connection", value: "close")
         for (name, value) in request.headers { head.headers.add(name: name, value: value) }

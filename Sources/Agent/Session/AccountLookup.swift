@@ -22,7 +22,10 @@ struct AccountLookup {
                 logger.info("account lookup failed", metadata: ["status": "\(response.status)"])
                 return nil
             }
-            return (object["name"] as? String) ?? (object["key"] as? String) ?? (object["emailAddress"] as? String)
+            let raw = (object["name"] as? String) ?? (object["key"] as? String) ?? (object["emailAddress"] as? String)
+            // From the server: printable characters only, bounded (it reaches logs and terminals).
+            return raw.map { String(String.UnicodeScalarView($0.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) }).prefix(200)) }
+                .flatMap { $0.isEmpty ? nil : $0 }
         } catch {
             logger.info("account lookup failed", metadata: ["error": "\(error)"])
             return nil

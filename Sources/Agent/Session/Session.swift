@@ -37,11 +37,20 @@ public actor Session {
     /// What the person must do for the authorization in progress (open this URL, enter this
     /// code), shown by `status` so that `login` through the agent can print it.
     private let prompt = NIOLockedValueBox<String?>(nil)
+    /// Tokens whose revocation the server did not confirm: `revoke` retries them.
+    private var pendingRevocation: TokenSet?
+    /// Set by `shutdown()`: no more timers.
+    private var stopped = false
+    /// False in CLI processes: a short-lived command must never start a refresh it cannot
+    /// see through to the keyring (a lost rotated refresh token kills the grant).
+    let proactiveRefresh: Bool
     /// The refresh token the server refused: a keyring item still holding it is no news.
     private var deadRefreshToken: String?
 
     init(connection: Connection, client: ConnectionOAuthClient, store: any TokenStore, authorizer: Authorizer,
-         cache: TokenCache, clock: any WallClock, policy: RefreshPolicy, notifier: Notifier, logger: Logger) {
+         cache: TokenCache, clock: any WallClock, policy: RefreshPolicy, notifier: Notifier, logger: Logger,
+         proactiveRefresh: Bool = true) {
+        self.proactiveRefresh = proactiveRefresh
         self.connection = connection
         self.client = client
         self.store = store
@@ -75,10 +84,13 @@ public actor Session {
                 _ = error  // fall through to an interactive authorization
             }
         }
-        if let authorizing { return try await authorizing.value }
         guard interactive else { throw authorizationRequired() }
+        if let authorizing { return try await authorizing.value }
         return try await authorize(mode: authorizer.launcher.canOpen ? .browser : .noBrowser, announce: { [logger] line in
-            logger.notice("authorization needed", metadata: ["hint": "\(line)"])
+            // The prompt holds the one-time start URL: not for the journal (`status` shows it
+            // to the user over the private socket).
+            _ = line
+            logger.notice("authorization needed: a browser sign-in was started; `jira-auth-agent status` shows its URL")
         })
     }
 
@@ -111,6 +123,8 @@ public actor Session {
         }
         defer { prompt.withLockedValue { $0 = nil } }
         try? await loadIfNeeded()
+        await settleRefresh()   // a rotated refresh token is persisted before we start over
+        if let authorizing { return try await authorizing.value }   // re-check after the awaits
         let previous = state
         state = .authorizing
         generation += 1
@@ -222,16 +236,17 @@ public actor Session {
     /// Revokes at the server (refresh token first, RFC 7009 §2.1), then deletes the
     /// keyring item — deleted even when the server could not confirm, since the user asked.
     public func revoke() async throws -> RevocationReport {
-        generation += 1
         cancelTimer()
         authorizing?.cancel()
-        _ = try? await refreshing?.value   // let a racing refresh finish, then discard it
         try? await loadIfNeeded()
-        let tokens: TokenSet?
-        switch state {
-        case .authorized(let t), .refreshing(let t): tokens = t
-        default: tokens = try? await store.load(connection: connection.id)
-        }
+        // A refresh in flight may already have rotated the tokens at the server: let it
+        // finish and persist, then revoke what it produced (S12) — no await after this
+        // point until the state is `.revoked`.
+        await settleRefresh()
+        generation += 1
+        cancelTimer()
+        var tokens: TokenSet? = state.tokens ?? pendingRevocation
+        if tokens == nil { tokens = try? await store.load(connection: connection.id) }
         state = .revoked
         cache.remove(connection.id)
         var report = RevocationReport(connection: connection.id)
@@ -244,7 +259,9 @@ public actor Session {
             throw KeyringFailure.agentError(error, connection: connection.id)
         }
         unsaved = false
-        lastError = report.uncertain.isEmpty ? nil : "revocation unconfirmed: the tokens may still be valid until they expire"
+        // Unconfirmed: keep the tokens (in memory only) so that `revoke` can retry them.
+        pendingRevocation = report.uncertain.isEmpty ? nil : tokens
+        lastError = report.uncertain.isEmpty ? nil : "revocation unconfirmed: the tokens may still be valid until they expire; retry: jira-auth-agent revoke \(connection.id)"
         logger.info("revoked", metadata: ["server_confirmed": "\(report.uncertain.isEmpty)"])
         return report
     }
@@ -304,14 +321,23 @@ public actor Session {
         }
     }
 
-    public func shutdown() {
+    /// Stops the timers and waits for a refresh in flight to persist its result, so that
+    /// a replacement session (reload) never refreshes with an already-rotated token (S6).
+    public func shutdown() async {
+        stopped = true
         cancelTimer()
-        refreshing?.cancel()
         authorizing?.cancel()
+        await settleRefresh()
+        cancelTimer()
+    }
+
+    /// Waits until no refresh is in flight (its outcome, success or not, is already applied).
+    private func settleRefresh() async {
+        while let refreshing { _ = try? await refreshing.value }
     }
 
     private func schedule(for tokens: TokenSet) {
-        guard tokens.refreshToken != nil,
+        guard proactiveRefresh, !stopped, tokens.refreshToken != nil,
               let at = policy.refreshTime(obtainedAt: tokens.obtainedAt, expiresAt: tokens.expiresAt) else {
             cancelTimer()
             return
@@ -320,6 +346,7 @@ public actor Session {
     }
 
     private func arm(at date: Date) {
+        guard proactiveRefresh, !stopped else { return }
         timer?.cancel()
         nextRefresh = date
         let clock = self.clock

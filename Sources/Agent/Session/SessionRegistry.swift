@@ -16,10 +16,14 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
         public var policy: RefreshPolicy
         public var notifier: Notifier
         public var logger: Logger
+        /// Refresh ahead of expiry on timers: the daemon does; CLI processes must not.
+        public var proactiveRefresh: Bool
 
         public init(store: any TokenStore, http: OutboundHTTPClient = OutboundHTTPClient(), secrets: ClientSecretSource = ClientSecretSource(),
                     launcher: BrowserLauncher = BrowserLauncher(), clock: any WallClock = SystemWallClock(),
-                    policy: RefreshPolicy = RefreshPolicy(), notifier: Notifier = .none, logger: Logger) {
+                    policy: RefreshPolicy = RefreshPolicy(), notifier: Notifier = .none, logger: Logger,
+                    proactiveRefresh: Bool = true) {
+            self.proactiveRefresh = proactiveRefresh
             self.store = store
             self.http = http
             self.secrets = secrets
@@ -53,7 +57,8 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
         let client = ConnectionOAuthClient(connection: connection, http: d.http, secrets: d.secrets, logger: d.logger)
         return Session(connection: connection, client: client, store: d.store,
                        authorizer: Authorizer(launcher: d.launcher, logger: d.logger), cache: cache,
-                       clock: d.clock, policy: d.policy, notifier: d.notifier, logger: d.logger)
+                       clock: d.clock, policy: d.policy, notifier: d.notifier, logger: d.logger,
+                       proactiveRefresh: d.proactiveRefresh)
     }
 
     public var catalog: ConnectionCatalog { contents.withLockedValue { $0.catalog } }

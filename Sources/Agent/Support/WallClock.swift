@@ -19,7 +19,8 @@ public struct SystemWallClock: WallClock {
     public func now() -> Date { Date() }
 
     public func sleep(until deadline: Date) async throws {
-        let t = max(deadline.timeIntervalSince1970, 0)
+        // Clamped (S10): a corrupt keyring item must not trap the conversion below.
+        let t = min(max(deadline.timeIntervalSince1970, 0), 1e12)
         let whole = t.rounded(.down)
         let fd = csystem_realtime_timer_at(Int64(whole), Int((t - whole) * 1e9))
         guard fd >= 0 else {
