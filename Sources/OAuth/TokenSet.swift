@@ -5,7 +5,7 @@ public import Foundation
 /// restarts and suspends. This is what the keyring stores, as one JSON secret.
 ///
 /// Wire/stored field names: `access_token`, `refresh_token`, `token_type`, `expires_at`
-/// (seconds since 1970), `scope`, `id_token`, `obtained_at`, `account`.
+/// (seconds since 1970), `scope`, `id_token`, `obtained_at`, `account`, `issued_for`.
 public struct TokenSet: Sendable, Equatable, Codable {
     /// `access_token`: the bearer credential sent to the gateway.
     public var accessToken: String
@@ -23,6 +23,10 @@ public struct TokenSet: Sendable, Equatable, Codable {
     public var obtainedAt: Date
     /// The Jira account name learnt from `/rest/api/2/myself` after authorization.
     public var account: String?
+    /// Which server configuration the tokens belong to (the agent stores its authorization
+    /// server and API base here), so that tokens are never sent to a server they were not
+    /// issued for after a connection is edited. `nil` in items written before it existed.
+    public var issuedFor: String?
 
     public init(
         accessToken: String, refreshToken: String? = nil, tokenType: String = "Bearer",
@@ -42,7 +46,7 @@ public struct TokenSet: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case accessToken = "access_token", refreshToken = "refresh_token"
         case tokenType = "token_type", expiresAt = "expires_at", scope
-        case idToken = "id_token", obtainedAt = "obtained_at", account
+        case idToken = "id_token", obtainedAt = "obtained_at", account, issuedFor = "issued_for"
     }
 
     /// Seconds of validity left at `now`; `nil` when the expiry is unknown.

@@ -107,5 +107,27 @@ extension EndToEnd {
             #expect(try stack.stats().delta(before, "token_calls.refresh_token") == 0)
             #expect(try stack.keyringSecret(connection: agent.connection) == stored)
         }
+
+        @Test("tokens are bound to their servers: after the connection is edited to another gateway they are not sent there", .timeLimit(.minutes(2)))
+        func tokensBoundToTheirServers() throws {
+            let agent = try AgentHarness(stack: stack)
+            defer { agent.cleanUp() }
+            try agent.start()
+            let token = try agent.cli(["token", agent.connection, "--interactive"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(!token.isEmpty)
+            agent.stop()
+            let other = try StandIn.start(stack: stack, context: "")
+            defer { other.stop() }
+            let config = try String(contentsOfFile: agent.configFile, encoding: .utf8)
+            try config.replacingOccurrences(of: "jira_url = \"\(stack.jiraURL)\"", with: "jira_url = \"\(other.baseURL)\"")
+                .write(toFile: agent.configFile, atomically: true, encoding: .utf8)
+            try agent.start()
+            let out = try agent.cli(["token", agent.connection])
+            #expect(out.status == 77, "\(out.stdout)\(out.stderr)")
+            #expect((try agent.connectionStatus()["last_error"] as? String ?? "").contains("another server configuration"))
+            // Through the proxy, non-interactively: the old token never reaches the new gateway.
+            _ = try Run.capture(["curl", "-s", "-H", "Accept: application/json", try agent.proxyURL + "/jira/\(agent.connection)/rest/api/2/myself"], timeout: 5)
+            #expect(try !other.tokenHashes().contains(sha256Hex(token)))
+        }
     }
 }

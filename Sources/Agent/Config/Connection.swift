@@ -48,6 +48,12 @@ public struct Connection: Sendable, Hashable {
     public var authorizationTimeout: TimeInterval
     public var origin: Origin
 
+    /// The servers a token set of this connection is bound to: its authorization server
+    /// (issuer, else token URL) and where the token is sent. Stored with the tokens.
+    public var tokenBinding: String {
+        "\(issuer ?? tokenURL?.absoluteString ?? "") \(apiBaseURL.absoluteString)"
+    }
+
     /// Where API calls go: the gateway when set, else Jira.
     public var apiBaseURL: URL { gatewayURL ?? jiraURL }
 

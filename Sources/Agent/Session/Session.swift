@@ -212,6 +212,8 @@ public actor Session {
     /// Persists, then publishes (S6: the new refresh token is stored before the new
     /// access token is used).
     private func adopt(_ tokens: TokenSet) async throws {
+        var tokens = tokens
+        tokens.issuedFor = connection.tokenBinding
         state = .authorized(tokens)
         unsaved = true
         try await persistIfNeeded()
@@ -277,6 +279,13 @@ public actor Session {
             throw KeyringFailure.agentError(error, connection: connection.id)
         }
         guard case .unloaded = state else { return }
+        if let loaded, let bound = loaded.issuedFor, bound != connection.tokenBinding {
+            // The connection was edited to another server: these tokens must not go there.
+            logger.warning("stored tokens belong to another server configuration; ignored")
+            lastError = "The stored tokens were issued for another server configuration of '\(connection.id)'; sign in again: jira-auth-agent login \(connection.id)"
+            state = .unauthorized
+            return
+        }
         if let loaded {
             state = .authorized(loaded)
             cache.set(connection.id, loaded)
@@ -298,7 +307,7 @@ public actor Session {
         do { stored = try await store.load(connection: connection.id) } catch {
             throw KeyringFailure.agentError(error, connection: connection.id)
         }
-        guard let stored, authorizing == nil else { return }
+        guard let stored, authorizing == nil, stored.issuedFor == nil || stored.issuedFor == connection.tokenBinding else { return }
         switch state {
         case .unauthorized, .revoked: break
         case .needsReauthorization:
