@@ -1,6 +1,7 @@
 import Foundation
 public import NIOCore
 public import NIOPosix
+import NIOConcurrencyHelpers
 import NIOHTTP1
 import NIOSSL
 public import OAuth
@@ -33,10 +34,7 @@ public struct OutboundHTTPClient: Sendable {
         let port = request.url.port ?? (tls ? 443 : 80)
         let sslContext: NIOSSLContext?
         if tls {
-            var config = TLSConfiguration.makeClientConfiguration()
-            config.certificateVerification = .fullVerification
-            if let caBundle { config.additionalTrustRoots = [.file(caBundle)] }
-            do { sslContext = try NIOSSLContext(configuration: config) } catch {
+            do { sslContext = try Self.tlsContext(caBundle: caBundle) } catch {
                 throw AgentError(.configuration, "Cannot set up TLS for \(host): \(error). Check ca_bundle.")
             }
         } else {
@@ -95,6 +93,21 @@ public struct OutboundHTTPClient: Sendable {
             channel.close(promise: nil)
             throw AgentError(.transient, "The exchange with \(host):\(port) failed (\(Self.describe(error))).")
         }
+    }
+
+    /// One verifying TLS context per CA bundle: building one reads the system trust store,
+    /// which is too slow to repeat for every request.
+    private static let tlsContexts = NIOLockedValueBox<[String: NIOSSLContext]>([:])
+
+    static func tlsContext(caBundle: String?) throws -> NIOSSLContext {
+        let key = caBundle ?? ""
+        if let cached = tlsContexts.withLockedValue({ $0[key] }) { return cached }
+        var config = TLSConfiguration.makeClientConfiguration()
+        config.certificateVerification = .fullVerification
+        if let caBundle { config.additionalTrustRoots = [.file(caBundle)] }
+        let context = try NIOSSLContext(configuration: config)
+        tlsContexts.withLockedValue { $0[key] = context }
+        return context
     }
 
     static func requestTarget(_ url: URL) -> String {
