@@ -33,6 +33,21 @@ struct ProxyRefusalTests {
         #expect(h.upstream.requests.count == 1)
     }
 
+    @Test func pathsThatLeaveTheBaseAreRefused() async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        for bad in ["/jira/acme/../other", "/jira/acme/rest/%2e%2e/other", "/jira/acme/rest/%2E./x", "/jira/acme/./x",
+                    "/jira/acme//evil.example/x", "/jira/acme/rest\\..\\x", "/jira/acme/rest/%5c../x", "/jira/acme/.."] {
+            let response = try await h.get(bad)
+            #expect(response.status == 400, "\(bad)")
+            #expect(response.text.contains("path_escapes_base"), "\(bad)")
+        }
+        #expect(h.upstream.requests.isEmpty, "nothing reached the upstream")
+        for good in ["/jira/acme/rest/api/2/issue/DEMO-1", "/jira/acme/rest/api/2/search?jql=a..b", "/jira/acme/file.name.json", "/jira/acme/x%20y"] {
+            #expect(try await h.get(good).status == 200, "\(good)")
+        }
+    }
+
     @Test func transferEncodingWithContentLengthIsRefused() async throws {
         let h = try await ProxyHarness.start()
         defer { Task { await h.stop() } }

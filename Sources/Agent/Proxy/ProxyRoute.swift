@@ -48,6 +48,26 @@ struct ProxyRoute: Equatable {
     }
 }
 
+extension ProxyRoute {
+    /// Whether `rest` stays under the connection's base path: no dot-segments (`.`, `..`,
+    /// also percent-encoded), no backslashes, no empty first segment (`//host/…`). A gateway
+    /// on a shared host (`https://api.example/jira`) must not receive the token for
+    /// `/jira/../other-app` (SECURITY S9).
+    var staysUnderBase: Bool {
+        let path = rest.prefix { $0 != "?" }
+        if path.hasPrefix("//") { return false }
+        // The usual Jira path has no '.', '\\' or '%': nothing to look at (hot path).
+        if !path.utf8.contains(where: { $0 == 0x2E || $0 == 0x5C || $0 == 0x25 }) { return true }
+        let lowered = path.lowercased()
+        if lowered.contains("\\") || lowered.contains("%5c") { return false }
+        for segment in lowered.split(separator: "/", omittingEmptySubsequences: false) {
+            let decoded = segment.replacingOccurrences(of: "%2e", with: ".")
+            if decoded == "." || decoded == ".." { return false }
+        }
+        return true
+    }
+}
+
 extension String {
     /// Percent-decoding without Foundation; `nil` on a malformed escape or invalid UTF-8.
     func removingPercentEncodingASCII() -> String? {

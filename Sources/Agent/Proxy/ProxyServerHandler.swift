@@ -208,6 +208,13 @@ final class ProxyServerHandler: ChannelDuplexHandler {
             return
         }
         if let route = ProxyRoute(uri: head.uri) {
+            guard route.staysUnderBase else {
+                logger.info("request refused", metadata: ["code": "path_escapes_base", "peer": "\(peer)"])
+                answer(RequestRefusal(status: .badRequest, code: "path_escapes_base",
+                    message: "the path may not contain '.' or '..' segments, backslashes or a leading '//': it must stay under the connection's Jira base"),
+                    version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
+                return
+            }
             startProxy(head, route: route)
         } else if head.uri.hasPrefix("/v1/"), api != nil {
             state = .api(LocalAPIExchange(head: head, limit: apiBodyLimit))
