@@ -3,6 +3,7 @@
 import Agent
 import Foundation
 import Logging
+import NIOCore
 import OAuth
 
 struct FixedToken: AccessTokenProvider {
@@ -13,6 +14,11 @@ struct FixedToken: AccessTokenProvider {
     func refreshAfterRejection(connection: String, rejected: String) async throws -> TokenSet {
         TokenSet(accessToken: "bench-token")
     }
+}
+
+// PROXY_THREADS=N: event loop threads (default: one per core), to compare side by side.
+if let threads = ProcessInfo.processInfo.environment["PROXY_THREADS"].flatMap(Int.init), threads > 0 {
+    NIOSingletons.groupLoopCountSuggestion = threads
 }
 
 let arguments = CommandLine.arguments
