@@ -82,6 +82,15 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: releaseLinking
         ),
+        // The proxy benchmark harness (bench/proxy.sh): the real AgentServer with a fixed token.
+        .executableTarget(
+            name: "proxy-bench",
+            dependencies: ["Agent", "OAuth", .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            path: "bench/proxy-bench",
+            swiftSettings: strict,
+            linkerSettings: releaseLinking
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["OAuth", "Keyring", "Agent", .product(name: "Crypto", package: "swift-crypto")],

@@ -15,8 +15,8 @@ CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 69; }
 command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)" >&2; exit 69; }
 
-# Built like `make release` builds the daemon: release, static Swift stdlib.
-BUILD=(swift build -c release --package-path bench --scratch-path .build-bench -Xswiftc -static-stdlib)
+# Built like `make release` builds the daemon: release, static Swift stdlib, same scratch path.
+BUILD=(swift build -c release --scratch-path .build-release --static-swift-stdlib --product proxy-bench)
 echo "building the bench harness (release)…" >&2
 "${BUILD[@]}" >&2
 BENCH_BIN=$("${BUILD[@]}" --show-bin-path)/proxy-bench
