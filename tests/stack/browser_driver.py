@@ -85,8 +85,8 @@ def step(driver, done: set) -> str | None:
     return None
 
 
-def main() -> int:
-    profile = tempfile.mkdtemp(prefix="stack-browser-profile.")
+def start_chromium(profile: str):
+    """Debian's headless Chromium through chromedriver (nothing downloaded), fresh profile."""
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for arg in ("--headless=new", "--no-sandbox", f"--user-data-dir={profile}", "--disable-gpu",
@@ -94,15 +94,21 @@ def main() -> int:
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-extensions", "--disable-default-apps", "--password-store=basic"):
         options.add_argument(arg)
+    # No session bus for Chromium: it needs none, and would activate the accessibility bus
+    # (and, without --password-store=basic, use the Secret Service under test).
+    env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"}
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver", env=env))
+    driver.set_page_load_timeout(TIMEOUT)
+    return driver
+
+
+def main() -> int:
+    profile = tempfile.mkdtemp(prefix="stack-browser-profile.")
     driver = None
     outcome = "timeout"
     try:
         log(f"open {where(URL)} mode={MODE} consent={'approve' if APPROVE else 'deny'}")
-        # No session bus for Chromium: it needs none, and would activate the accessibility bus
-        # (and, without --password-store=basic, use the Secret Service under test).
-        env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"}
-        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver", env=env))
-        driver.set_page_load_timeout(TIMEOUT)
+        driver = start_chromium(profile)
         driver.get(URL)
         done: set = set()
         while time.monotonic() - START < TIMEOUT:

@@ -6,7 +6,6 @@ redirect to a loopback port where nothing listens. That page fails to load, but 
 (with `code` and `state`) is what a user copies from the address bar. Exit 1 when no
 such URL was reached. Progress goes to stderr (paths only, never queries).
 """
-import os
 import shutil
 import sys
 import tempfile
@@ -14,9 +13,7 @@ import time
 from urllib.parse import urlsplit
 
 import browser_driver as bd
-from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
-from selenium.webdriver.chrome.service import Service
 
 
 def log(msg: str) -> None:
@@ -34,18 +31,9 @@ def landed(url: str) -> bool:
 
 def main() -> int:
     profile = tempfile.mkdtemp(prefix="stack-paste-back-profile.")
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", f"--user-data-dir={profile}", "--disable-gpu",
-                "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-extensions", "--disable-default-apps", "--password-store=basic"):
-        options.add_argument(arg)
     driver = None
     try:
-        env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"}
-        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver", env=env))
-        driver.set_page_load_timeout(bd.TIMEOUT)
+        driver = bd.start_chromium(profile)
         log(f"open {bd.where(bd.URL)}")
         driver.get(bd.URL)
         done: set = set()
