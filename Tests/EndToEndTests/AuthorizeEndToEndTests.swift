@@ -15,20 +15,7 @@ extension EndToEnd {
         static let displayVariables = ["DISPLAY", "WAYLAND_DISPLAY", "BROWSER"]
 
         func connectionTOML(clientID: String, secretFile: String?, extra: String = "") -> String {
-            """
-            [[connection]]
-            id = "{ID}"
-            name = "E2E {ID}"
-            jira_url = "\(stack.jiraURL)"
-            authorization_url = "\(stack.value("AS_AUTHORIZE_URL"))"
-            token_url = "\(stack.value("AS_TOKEN_URL"))"
-            revocation_url = "\(stack.value("AS_REVOKE_URL"))"
-            client_id = "\(clientID)"
-            \(secretFile.map { "client_secret_file = \"\($0)\"" } ?? "")
-            scope = "read write"
-            default = true
-            \(extra)
-            """
+            AgentHarness.standardConnection(stack, clientID: clientID, secretFile: .some(secretFile), extra: extra)
         }
 
         func secretTool(_ arguments: [String]) throws -> String {

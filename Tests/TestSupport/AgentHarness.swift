@@ -25,9 +25,13 @@ public final class AgentHarness: @unchecked Sendable {
         try toml.write(toFile: configFile, atomically: true, encoding: .utf8)
     }
 
-    /// The stack's confidential client with explicit endpoints and the Jira stand-in.
-    public static func standardConnection(_ stack: Stack, extra: String = "") -> String {
-        """
+    /// A connection to the stack's authorization server and Jira stand-in: by default the
+    /// confidential client; `clientID`/`secretFile` pick another (`secretFile: nil` for none).
+    public static func standardConnection(
+        _ stack: Stack, clientID: String? = nil, secretFile: String?? = .none, extra: String = ""
+    ) -> String {
+        let secret = secretFile ?? stack.value("CLIENT_SECRET_FILE")
+        return """
         [[connection]]
         id = "{ID}"
         name = "E2E {ID}"
@@ -35,8 +39,8 @@ public final class AgentHarness: @unchecked Sendable {
         authorization_url = "\(stack.value("AS_AUTHORIZE_URL"))"
         token_url = "\(stack.value("AS_TOKEN_URL"))"
         revocation_url = "\(stack.value("AS_REVOKE_URL"))"
-        client_id = "\(stack.value("CLIENT_ID"))"
-        client_secret_file = "\(stack.value("CLIENT_SECRET_FILE"))"
+        client_id = "\(clientID ?? stack.value("CLIENT_ID"))"
+        \(secret.map { "client_secret_file = \"\($0)\"" } ?? "")
         scope = "read write"
         default = true
         \(extra)
