@@ -14,7 +14,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release --scratch-path .build-release --static-swift-stdlib
+	scripts/build-release.sh
 
 # The whole suite against the real stack: keyring situations, the stack's smoke tests,
 # then every Swift test with gnome-keyring, the authorization server, the Jira stand-in

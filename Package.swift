@@ -14,7 +14,12 @@ let strict: [SwiftSetting] = [
 // 2.5 MB of .rela.dyn read at every start becomes 20 KB); lld is the toolchain's linker
 // that packs them. Idle RSS of `serve`: 34 → 28 MiB (bench/token-api.sh).
 let releaseLinking: [LinkerSetting] = [
-    .unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+    .unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+                  // Functions that run together, placed together (scripts/profile-link-order.sh
+                  // says why and regenerates the list); names that no longer exist are skipped.
+                  "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/link-order.txt",
+                  "-Xlinker", "--no-warn-symbol-ordering",
+                  "-Xlinker", "-T", "-Xlinker", "\(Context.packageDirectory)/scripts/link-order.ld"],
                  .when(platforms: [.linux], configuration: .release)),
 ]
 

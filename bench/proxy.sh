@@ -16,7 +16,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)" >&2; exit 69; }
 
 # Built like `make release` builds the daemon: release, static Swift stdlib, same scratch path.
-BUILD=(swift build -c release --scratch-path .build-release --static-swift-stdlib --product proxy-bench)
+BUILD=(scripts/build-release.sh --product proxy-bench)
 echo "building the bench harness (release)…" >&2
 "${BUILD[@]}" >&2
 BENCH_BIN=$("${BUILD[@]}" --show-bin-path)/proxy-bench

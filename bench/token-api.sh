@@ -44,7 +44,9 @@ printf '{"access_token":"%s","refresh_token":"r-%s","token_type":"Bearer","expir
   "$(head -c 30 /dev/urandom | base64 | tr -d '/+=')" "$(head -c 30 /dev/urandom | base64 | tr -d '/+=')" $((now + 86400)) "$now" |
   secret-tool store --label="Jira tokens — bench" xdg:schema io.github.jira-auth-agent.Tokens connection bench jira_url http://127.0.0.1:9/ account bench
 
-"$bin" serve --no-proxy --log-level error 2>"$tmp/agent.log" &
+# As installed (proxy on), on a free port so a running agent is not disturbed.
+proxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin" serve --proxy-port "$proxy_port" --log-level error 2>"$tmp/agent.log" &
 agent=$!; pids+=("$agent")
 for _ in $(seq 100); do [ -S "$tmp/run/agent.sock" ] && break; sleep 0.05; done
 "$bin" token bench >/dev/null   # first read from the keyring; then from memory

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 echo "building the release binary…" >&2
-swift build -c release --scratch-path .build-release --static-swift-stdlib 2>&1 \
+scripts/build-release.sh 2>&1 \
   | grep -Ev '^\[|prohibited flag|^Building|^Compiling|^Write|^Linking' >&2 || true
 test -x .build-release/release/jira-auth-agent && test -x .build-release/release/jira-auth-agent-full
 echo
