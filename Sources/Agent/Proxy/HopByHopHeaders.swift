@@ -22,7 +22,10 @@ enum HopByHopHeaders {
         for (name, value) in headers where name.utf8.count == 10 && name.isEqualLowercased("connection") {
             for item in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
                 let token = Substring(item).trimmingASCIISpaces()
-                if !token.isEmpty { names.append(token.lowercased()) }
+                // `keep-alive` and `close`, nearly every value seen: no lower-cased copy
+                // (`keep-alive` is removed as hop-by-hop anyway).
+                if token.isEmpty || token.isEqualLowercased("keep-alive") { continue }
+                names.append(token.isEqualLowercased("close") ? "close" : token.lowercased())
             }
         }
         return names

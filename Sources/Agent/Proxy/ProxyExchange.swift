@@ -33,7 +33,8 @@ final class ProxyExchange {
     var upstreamHead: HTTPRequestHead?
     var upstream: UpstreamConnection?
     /// Body parts that arrived before the upstream was ready.
-    var pendingBody: CircularBuffer<ByteBuffer> = CircularBuffer(initialCapacity: 0)
+    /// (An array: empty, it allocates nothing; a CircularBuffer did on every request.)
+    var pendingBody: [ByteBuffer] = []
     /// A copy of a small body, kept so the request can be replayed once.
     var replayBody: [ByteBuffer] = []
     var replayable: Bool

@@ -54,11 +54,14 @@ extension ProxyRoute {
     /// on a shared host (`https://api.example/jira`) must not receive the token for
     /// `/jira/../other-app` (SECURITY S9).
     var staysUnderBase: Bool {
-        let path = rest.prefix { $0 != "?" }
-        if path.hasPrefix("//") { return false }
+        // On the bytes: '?', '/', '.', '\\' and '%' are ASCII and never part of a longer
+        // UTF-8 sequence (Character-wise iteration was 2 % of the proxy's CPU).
+        let bytes = rest.utf8
+        let path = bytes[..<(bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex)]
+        if path.starts(with: "//".utf8) { return false }
         // The usual Jira path has no '.', '\\' or '%': nothing to look at (hot path).
-        if !path.utf8.contains(where: { $0 == 0x2E || $0 == 0x5C || $0 == 0x25 }) { return true }
-        let lowered = path.lowercased()
+        if !path.contains(where: { $0 == 0x2E || $0 == 0x5C || $0 == 0x25 }) { return true }
+        let lowered = Substring(path).lowercased()
         if lowered.contains("\\") || lowered.contains("%5c") { return false }
         for segment in lowered.split(separator: "/", omittingEmptySubsequences: false) {
             let decoded = segment.replacingOccurrences(of: "%2e", with: ".")

@@ -141,9 +141,10 @@ extension ProxyServerHandler {
         let channel = connection.channel
         if !context.channel.isWritable { connection.handler.pauseReads() }
         channel.write(HTTPClientRequestPart.head(x.upstreamHead!), promise: nil)
-        while let buffer = x.pendingBody.popFirst() {
+        for buffer in x.pendingBody {
             channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
         }
+        x.pendingBody.removeAll()
         if x.requestEnded {
             x.endSentUpstream = true
             channel.write(HTTPClientRequestPart.end(nil), promise: nil)

@@ -36,7 +36,7 @@ extension ProxyServerHandler: UpstreamDelegate {
             // answered, so it is sent again on a fresh connection.
             x.retriedConnection = true
             x.endSentUpstream = false
-            x.pendingBody = CircularBuffer(x.replayBody)
+            x.pendingBody = x.replayBody
             connectUpstream(x)
             return
         }
@@ -125,7 +125,7 @@ extension ProxyServerHandler: UpstreamDelegate {
             x.retriedRejection = true
             x.response = .waiting
             x.endSentUpstream = false
-            x.pendingBody = CircularBuffer(x.replayBody)
+            x.pendingBody = x.replayBody
             logger.debug("upstream rejected the token; refreshing", metadata: ["connection": "\(x.target.connectionID)"])
             fetchToken(x, rejected: x.token)
             x.token = nil

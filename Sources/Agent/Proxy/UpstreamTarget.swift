@@ -58,7 +58,7 @@ struct UpstreamTarget: Sendable, Equatable {
     /// `/jira/<name>` (`rest` starts with `/` or `?`, or is empty).
     func requestTarget(rest: Substring) -> String {
         if rest.isEmpty { return basePath.isEmpty ? "/" : basePath + "/" }
-        if rest.first == "?" { return (basePath.isEmpty ? "/" : basePath + "/") + rest }
+        if rest.utf8.first == UInt8(ascii: "?") { return (basePath.isEmpty ? "/" : basePath + "/") + rest }
         return basePath + rest
     }
 
