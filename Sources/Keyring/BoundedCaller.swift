@@ -1,7 +1,8 @@
 // C-touching file (STYLE §8): GCancellable.
 import CLibSecret
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Synchronization
 
 /// Runs blocking libsecret `…_sync` calls off the Swift concurrency pool, each within a time
 /// bound (DESIGN §4: a Secret Service that owns its name but never answers blocks a sync call
@@ -74,37 +75,35 @@ extension BoundedCaller {
     final class Cancellation: @unchecked Sendable {
         /// Pass to libsecret; valid while this object lives. GCancellable is thread-safe.
         let pointer: UnsafeMutablePointer<GCancellable>
-        private let lock = NSLock()
-        private var state: (expired: Bool, cancelledByTask: Bool) = (false, false)
+        private let state = Mutex<(expired: Bool, cancelledByTask: Bool)>((false, false))
 
         init() { pointer = g_cancellable_new() }
         deinit { g_object_unref(pointer) }
 
-        var expired: Bool { lock.withLock { state.expired } }
-        var cancelledByTask: Bool { lock.withLock { state.cancelledByTask } }
+        var expired: Bool { state.withLock { $0.expired } }
+        var cancelledByTask: Bool { state.withLock { $0.cancelledByTask } }
 
         func expire() {
-            lock.withLock { state.expired = true }
+            state.withLock { $0.expired = true }
             g_cancellable_cancel(pointer)
         }
 
         func cancelForTask() {
-            lock.withLock { state.cancelledByTask = true }
+            state.withLock { $0.cancelledByTask = true }
             g_cancellable_cancel(pointer)
         }
     }
 
     /// Resumes a continuation exactly once: first come (result or deadline), first served.
     private final class ResumeOnce<T: Sendable>: @unchecked Sendable {
-        private let lock = NSLock()
-        private var continuation: CheckedContinuation<T, any Error>?
+        private let continuation: Mutex<CheckedContinuation<T, any Error>?>
 
-        init(_ continuation: CheckedContinuation<T, any Error>) { self.continuation = continuation }
+        init(_ continuation: CheckedContinuation<T, any Error>) { self.continuation = Mutex(continuation) }
 
         func resume(with result: Result<T, any Error>) {
-            let pending = lock.withLock { () -> CheckedContinuation<T, any Error>? in
-                defer { continuation = nil }
-                return continuation
+            let pending = continuation.withLock { pending -> CheckedContinuation<T, any Error>? in
+                defer { pending = nil }
+                return pending
             }
             pending?.resume(with: result)
         }

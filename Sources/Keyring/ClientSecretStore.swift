@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Persistence of OAuth client secrets, one item per connection (DESIGN §3): what
 /// `jira-auth-agent connections set-secret` writes and the agent reads when a connection has

@@ -1,6 +1,6 @@
 // C-touching file (STYLE §8): the service, the default collection and item creation.
 import CLibSecret
-import Foundation
+import FoundationEssentials
 
 extension LibSecret {
     /// What the default collection (alias `default`, usually the login keyring) looks like.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The item operations both stores share (tokens, client secrets): one search without the
 /// unlock flag, never a prompt; a locked match fails closed with `.locked`.

@@ -1,6 +1,6 @@
 // C-touching file (STYLE §8): libsecret and GLib objects, each created and freed in one place.
 import CLibSecret
-import Foundation
+import FoundationEssentials
 
 /// Thin, synchronous wrappers over the libsecret calls that `SecretServiceStore` needs. Every
 /// function blocks: call them only inside `BoundedCaller.run` with its `GCancellable`.

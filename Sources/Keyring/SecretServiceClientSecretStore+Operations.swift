@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The blocking halves of `SecretServiceClientSecretStore`, run on the keyring queue inside
 /// `BoundedCaller.run`; the same search-without-unlocking approach as the token store.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The blocking halves of the store's operations: each runs on the keyring queue inside
 /// `BoundedCaller.run`, in as few Secret Service round trips as the semantics allow.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import OAuth
 
 /// Token sets in the Secret Service (gnome-keyring, KeePassXC, …) through libsecret: one item

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import OAuth
 
 /// Who a stored token set belongs to: the Secret Service item's attributes (DESIGN §4).

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// The authorization request (RFC 6749 §4.1.1) with PKCE (RFC 7636 §4.3), a 128-bit
 /// `state` (§10.12) and, for OpenID Connect, a `nonce` (OIDC Core §3.1.2.1).

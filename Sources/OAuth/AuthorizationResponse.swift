@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// Checks of the authorization response that arrives at the redirect URI (RFC 6749
 /// §4.1.2, §4.1.2.1, §10.12; RFC 9207 for `iss`).
@@ -57,7 +57,7 @@ public enum AuthorizationResponse {
         pastedURL: String, expectedState: String, expectedIssuer: String?, issuerRequired: Bool,
         expectedRedirectURI: URL? = nil
     ) -> CallbackOutcome {
-        let text = pastedURL.trimmingCharacters(in: CharacterSet.whitespacesAndNewlines.union(["\"", "'", "<", ">"]))
+        let text = pastedURL.trimming { $0.isWhitespace || $0.isNewline || "\"'<>".contains($0) }
         let query: String
         if text.contains("://") {
             guard let components = URLComponents(string: text) else {

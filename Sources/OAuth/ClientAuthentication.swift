@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How the client authenticates at the token, revocation and device authorization
 /// endpoints (RFC 6749 §2.3; the `client_auth` setting of a connection).

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// The device authorization request (RFC 8628 §3.1), used when no browser can be opened
 /// on this machine: the user approves on another device.

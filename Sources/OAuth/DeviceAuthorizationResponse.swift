@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// The device authorization response (RFC 8628 §3.2): what to show the user and how to poll.
 public struct DeviceAuthorizationResponse: Sendable, Equatable {

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// What one poll of the token endpoint with a device code means (RFC 8628 §3.5).
 public enum DevicePollOutcome: Sendable, Equatable {

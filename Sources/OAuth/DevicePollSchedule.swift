@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// When to poll the token endpoint during a device authorization (RFC 8628 §3.5): a pure
 /// value, so the Agent's timer and the tests share one rule.

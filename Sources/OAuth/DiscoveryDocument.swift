@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// Authorization server metadata (RFC 8414; OpenID Connect Discovery 1.0), reduced to
 /// the endpoints the agent uses. It is trusted only when its `issuer` is exactly the

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// `application/x-www-form-urlencoded` as RFC 6749 Appendix B requires it for request
 /// bodies, the authorization query and the Basic credentials (§2.3.1): UTF-8, alphanumerics
@@ -44,8 +44,8 @@ public enum FormURLEncoding {
     }
 
     static func unescape(_ text: Substring) -> String {
-        let spaced = text.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding ?? spaced
+        let spaced = String(text).replacing("+", with: " ")
+        return spaced.removingPercentEncodingASCII() ?? spaced
     }
 
     private static let hexDigits: [Character] = Array("0123456789ABCDEF")

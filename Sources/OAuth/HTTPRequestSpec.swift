@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// An HTTP request this module wants sent, as a plain value: the Agent's HTTP client
 /// sends it exactly as given (no cookies, no cache, no redirects followed — SECURITY S9,

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// An HTTP response as the Agent's HTTP client received it, handed to this module's
 /// parsers. The client must not follow redirects: a 3xx arrives here as it is.

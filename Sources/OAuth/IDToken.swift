@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// The claims of an OpenID Connect ID token that the agent checks and uses
 /// (OpenID Connect Core §2, §3.1.3.7).

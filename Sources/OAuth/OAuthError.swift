@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The one error type of the OAuth module: what went wrong in the protocol, the server's
 /// own words when it sent an RFC 6749 §5.2 error response, and the HTTP status.

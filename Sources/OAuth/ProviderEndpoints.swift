@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// Where the authorization server lives: configured by hand (`authorization_url`,
 /// `token_url`, …) or read from its metadata (RFC 8414 §2; OpenID Connect Discovery §3).
@@ -66,7 +66,7 @@ extension URL {
 
     /// `127.0.0.0/8`, `::1` or `localhost`.
     static func isLoopback(host: String) -> Bool {
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        let bare = host.trimming { $0 == "[" || $0 == "]" }.lowercased()
         if bare == "::1" || bare == "localhost" { return true }
         let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
         return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }

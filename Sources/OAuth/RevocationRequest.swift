@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// A token revocation request (RFC 7009 §2.1). Revoke the refresh token first: that
 /// also ends its access tokens on servers that link them (§2.1, SECURITY S12).

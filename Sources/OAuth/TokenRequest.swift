@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// A request to the token endpoint: the code exchange (RFC 6749 §4.1.3 with RFC 7636
 /// §4.5), a refresh (§6) or a device code poll (RFC 8628 §3.4).

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// Reads the token endpoint's answer (RFC 6749 §5.1 success, §5.2 error) into the
 /// `TokenSet` that is stored, or the `OAuthError` it stands for.

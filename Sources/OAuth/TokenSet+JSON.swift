@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 extension TokenSet {
     /// The keyring secret: compact JSON, dates as seconds since 1970.

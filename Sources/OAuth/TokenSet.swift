@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// The whole set of tokens one successful token response grants for one connection
 /// (RFC 6749 §5.1), with the expiry turned into an absolute time so that it survives
@@ -66,7 +66,10 @@ extension TokenSet: CustomStringConvertible, CustomDebugStringConvertible {
     /// Never prints a token (SECURITY S11): logs and string interpolation see only shape.
     public var description: String {
         // Formatted without Int(_:), which traps on a corrupt huge date (SECURITY S10).
-        let exp = expiresAt.map { String(format: "%.0f", $0.timeIntervalSince1970) } ?? "none"
+        let exp = expiresAt.map { date -> String in
+            let t = date.timeIntervalSince1970.rounded()
+            return t.isFinite && abs(t) < 1e18 ? String(Int64(t)) : "\(t)"
+        } ?? "none"
         return "TokenSet(type: \(tokenType), refresh: \(refreshToken != nil), expires_at: \(exp), account: \(account ?? "-"))"
     }
     public var debugDescription: String { description }

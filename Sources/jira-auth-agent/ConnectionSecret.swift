@@ -1,7 +1,8 @@
 import Agent
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Keyring
+import OAuth
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,16 +27,16 @@ extension Connections {
             let connection = try configuredConnection(id)
             let interactive = isatty(STDIN_FILENO) == 1
             let line = interactive ? SecretPrompt.read("Client secret for '\(connection.id)': ") : Swift.readLine(strippingNewline: true)
-            let secret = (line ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let secret = (line ?? "").trimmingWhitespace()
             guard !secret.isEmpty else {
                 throw AgentError(.badRequest, "No client secret was given (an empty line). Pipe it in, e.g. `jira-auth-agent connections set-secret \(connection.id) < secret.txt`; nothing was stored.")
             }
             try await SecretServiceClientSecretStore().save(secret, connection: connection.id)
             print("Stored the client secret of '\(connection.id)' in the keyring.")
             if connection.clientSecretFile != nil {
-                FileHandle.standardError.write(Data("Note: '\(connection.id)' also sets client_secret_file in \(connection.origin.file); the file wins while it is set.\n".utf8))
+                Output.stderr("Note: '\(connection.id)' also sets client_secret_file in \(connection.origin.file); the file wins while it is set.\n")
             } else if connection.clientAuth == .none {
-                FileHandle.standardError.write(Data("Note: '\(connection.id)' has client_auth = \"none\" and sends no secret.\n".utf8))
+                Output.stderr("Note: '\(connection.id)' has client_auth = \"none\" and sends no secret.\n")
             }
         }
     }
@@ -69,7 +70,7 @@ private func configuredConnection(_ id: String) throws -> Connection {
 /// A prompt on stderr with the terminal's echo turned off (termios), restored afterwards.
 enum SecretPrompt {
     static func read(_ prompt: String) -> String? {
-        FileHandle.standardError.write(Data(prompt.utf8))
+        Output.stderr(prompt)
         var saved = termios()
         let haveTerminal = tcgetattr(STDIN_FILENO, &saved) == 0
         if haveTerminal {

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import OAuth
 
 struct Connections: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,18 +16,24 @@ struct Connections: ParsableCommand {
         func run() throws {
             let catalog = ConnectionCatalog.load()
             if json {
-                let list: [[String: any Sendable]] = catalog.connections.map { c in
-                    var entry: [String: any Sendable] = [
-                        "id": c.id, "name": c.name, "jira_url": c.jiraURL.absoluteString, "api_url": c.apiBaseURL.absoluteString,
-                        "origin": c.origin.isGlobal ? "global" : "user", "file": c.origin.file,
-                        "default": c.id == catalog.defaultConnection?.id, "client_id": c.clientID, "scope": c.scope,
+                let list: [JSONValue] = catalog.connections.map { c in
+                    var entry: [String: JSONValue] = [
+                        "id": .string(c.id), "name": .string(c.name), "jira_url": .string(c.jiraURL.absoluteString),
+                        "api_url": .string(c.apiBaseURL.absoluteString), "origin": .string(c.origin.isGlobal ? "global" : "user"),
+                        "file": .string(c.origin.file), "default": .bool(c.id == catalog.defaultConnection?.id),
+                        "client_id": .string(c.clientID), "scope": .string(c.scope),
                     ]
-                    if let issuer = c.issuer { entry["issuer"] = issuer }
-                    return entry
+                    if let issuer = c.issuer { entry["issuer"] = .string(issuer) }
+                    return .object(entry)
                 }
-                let object: [String: any Sendable] = ["connections": list, "teams": catalog.teams, "problems": catalog.problems.map(\.description)]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                FileHandle.standardOutput.write(data + Data("\n".utf8))
+                let object: [String: JSONValue] = [
+                    "connections": .array(list), "teams": .object(catalog.teams.mapValues { .string($0) }),
+                    "problems": .array(catalog.problems.map { .string($0.description) }),
+                ]
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                let data = try encoder.encode(object)
+                Output.stdout(data + Data("\n".utf8))
                 return
             }
             if catalog.connections.isEmpty { print("No connections configured.") }

@@ -1,7 +1,10 @@
 import Agent
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Keyring
+import OAuth
 
 /// The command line (DESIGN §6): thin commands over the Agent module or the token API.
 @main
@@ -31,7 +34,7 @@ struct JiraAuthAgent: ParsableCommand {
         ProcessHardening.apply()
         Task.detached {
             await runCommand()
-            Foundation.exit(0)
+            Glibc.exit(0)
         }
         DispatchSemaphore(value: 0).wait()
     }
@@ -47,11 +50,11 @@ struct JiraAuthAgent: ParsableCommand {
                 try command.run()
             }
         } catch let error as AgentError {
-            FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
-            Foundation.exit(ExitCodes.code(for: error))
+            Output.stderr("Error: \(error.message)\n")
+            Glibc.exit(ExitCodes.code(for: error))
         } catch let error as KeyringError {
-            FileHandle.standardError.write(Data("Error: \(error.description)\n".utf8))
-            Foundation.exit(ExitCodes.tempfail)
+            Output.stderr("Error: \(error.description)\n")
+            Glibc.exit(ExitCodes.tempfail)
         } catch {
             exit(withError: error)
         }
@@ -97,12 +100,12 @@ struct AgentOptions: ParsableArguments {
 
 extension TokenAPIClient {
     /// Calls the agent and turns an error answer into an `AgentError` with its code.
-    func json(_ method: String, _ path: String, body: [String: any Sendable]? = nil) throws -> Data {
+    func json(_ method: String, _ path: String, body: [String: JSONValue]? = nil) throws -> Data {
         let response = try call(method, path, json: body)
         guard (200..<300).contains(response.status) else {
-            let object = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any]
-            let code = (object?["error"] as? String).flatMap(AgentError.Code.init(rawValue:)) ?? .internalError
-            let message = object?["message"] as? String ?? "The agent answered HTTP \(response.status)."
+            let object = JSONValue.object(from: response.body)
+            let code = object?["error"]?.stringValue.flatMap(AgentError.Code.init(rawValue:)) ?? .internalError
+            let message = object?["message"]?.stringValue ?? "The agent answered HTTP \(response.status)."
             throw AgentError(code, message)
         }
         return response.body
@@ -113,7 +116,7 @@ extension TokenAPIClient {
 func loadCatalog() -> ConnectionCatalog {
     let catalog = ConnectionCatalog.load()
     for problem in catalog.problems {
-        FileHandle.standardError.write(Data("Warning: \(problem)\n".utf8))
+        Output.stderr("Warning: \(problem)\n")
     }
     return catalog
 }

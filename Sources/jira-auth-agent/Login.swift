@@ -1,6 +1,10 @@
 import Agent
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
+import OAuth
+import Synchronization
 import Keyring
 import Logging
 
@@ -21,24 +25,24 @@ struct Login: AsyncParsableCommand {
         let launcher = BrowserLauncher()
         let useBrowser = !noBrowser && launcher.canOpen
         if useBrowser, let client = try? agent.client(timeout: 330), (try? client.call("GET", "/v1/status")) != nil {
-            FileHandle.standardError.write(Data("Asking the agent to authorize '\(connection)' in the browser…\n".utf8))
+            Output.stderr("Asking the agent to authorize '\(connection)' in the browser…\n")
             let relay = PromptRelay(client: client)
             relay.start()
             defer { relay.stop() }
             let data = try client.json("POST", "/v1/connections/\(connection)/authorize", body: [:])
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-            print("Authorized '\(object?["connection"] as? String ?? connection)' as \(object?["account"] as? String ?? "unknown account"). Tokens are in the keyring.")
+            let object = JSONValue.object(from: data)
+            print("Authorized '\(object?["connection"]?.stringValue ?? connection)' as \(object?["account"]?.stringValue ?? "unknown account"). Tokens are in the keyring.")
             return
         }
         let registry = LocalAgent.registry()
         let session = try registry.session(connection)
         let tokens = try await session.authorize(
             mode: useBrowser ? .browser : .noBrowser,
-            announce: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) },
+            announce: { line in Output.stderr((line + "\n")) },
             readLine: { Swift.readLine(strippingNewline: true) })
         print("Authorized '\(session.connection.id)' as \(tokens.account ?? "unknown account"). Tokens are in the keyring.")
         if (try? agent.client().call("GET", "/v1/status")) != nil {
-            FileHandle.standardError.write(Data("Note: the running agent reads the new tokens when it next needs them; run `systemctl --user reload jira-auth-agent` to load them now.\n".utf8))
+            Output.stderr("Note: the running agent reads the new tokens when it next needs them; run `systemctl --user reload jira-auth-agent` to load them now.\n")
         }
     }
 }
@@ -59,28 +63,27 @@ enum LocalAgent {
 /// `login` waits for the agent: polls `/v1/status` a few times a second until it shows one.
 final class PromptRelay: @unchecked Sendable {
     private let client: TokenAPIClient
-    private let lock = NSLock()
-    private var running = true
+    private let running = Mutex(true)
 
     init(client: TokenAPIClient) { self.client = client }
 
+    /// Polls on a Dispatch queue (the calls block briefly on the socket).
     func start() {
-        let thread = Thread { [self] in
+        DispatchQueue.global().async { [self] in
             var shown = Set<String>()
-            while lock.withLock({ running }) {
+            while running.withLock({ $0 }) {
                 if let data = try? client.json("GET", "/v1/status"),
-                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                   let list = object["connections"] as? [[String: Any]] {
-                    for prompt in list.compactMap({ $0["authorization_prompt"] as? String }) where !shown.contains(prompt) {
+                   case .array(let list)? = JSONValue.object(from: data)?["connections"] {
+                    for case .object(let entry) in list {
+                        guard let prompt = entry["authorization_prompt"]?.stringValue, !shown.contains(prompt) else { continue }
                         shown.insert(prompt)
-                        FileHandle.standardError.write(Data((prompt + "\n").utf8))
+                        Output.stderr(prompt + "\n")
                     }
                 }
-                Thread.sleep(forTimeInterval: 0.3)
+                usleep(300_000)
             }
         }
-        thread.start()
     }
 
-    func stop() { lock.withLock { running = false } }
+    func stop() { running.withLock { $0 = false } }
 }

@@ -1,6 +1,6 @@
 import Agent
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 
 struct Revoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,7 +21,7 @@ struct Revoke: AsyncParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
+            Output.stdout(try encoder.encode(report) + Data("\n".utf8))
         } else {
             if !report.revoked.isEmpty { print("Revoked at the server: \(report.revoked.joined(separator: ", ")).") }
             if report.noEndpoint {

@@ -1,9 +1,13 @@
 import Agent
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
+import Synchronization
 import Keyring
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -75,11 +79,10 @@ struct Serve: AsyncParsableCommand {
 
 /// The proxy URL once the listener is bound (the status handler reads it).
 final class ProxyURLBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _value: String?
+    private let _value = Mutex<String?>(nil)
     var value: String? {
-        get { lock.withLock { _value } }
-        set { lock.withLock { _value = newValue } }
+        get { _value.withLock { $0 } }
+        set { _value.withLock { $0 = newValue } }
     }
 }
 

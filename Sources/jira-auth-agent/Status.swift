@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Keyring
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +30,7 @@ struct Status: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = .iso8601
-            FileHandle.standardOutput.write(try encoder.encode(body) + Data("\n".utf8))
+            Output.stdout(try encoder.encode(body) + Data("\n".utf8))
         } else {
             print(StatusFormatter.text(body, running: running), terminator: "")
         }
@@ -50,7 +51,6 @@ enum StatusFormatter {
         if let health = body.agent.keyringHealth { out += "keyring: \(health)\n" }
         if let proxy = body.agent.proxyURL { out += "proxy: \(proxy)\n" }
         if body.connections.isEmpty { out += "no connections configured\n" }
-        let formatter = ISO8601DateFormatter()
         for c in body.connections {
             out += "\n\(c.connection)\(c.isDefault ? " (default)" : "") — \(c.name) [\(c.origin)]\n"
             out += "  state:        \(c.state)\n"
@@ -60,10 +60,10 @@ enum StatusFormatter {
             if let proxy = body.agent.proxyURL { out += "  proxy url:    \(proxy)/jira/\(c.connection)\n" }
             if let e = c.expiresAt {
                 let left = Int(min(max(e.timeIntervalSinceNow, -1e12), 1e12))
-                out += "  expires:      \(formatter.string(from: e)) (\(left >= 0 ? "in \(left) s" : "expired"))\n"
+                out += "  expires:      \(e.formatted(.iso8601)) (\(left >= 0 ? "in \(left) s" : "expired"))\n"
             }
-            if let n = c.nextRefresh { out += "  next refresh: \(formatter.string(from: n))\n" }
-            if let l = c.lastRefresh { out += "  last refresh: \(formatter.string(from: l))\n" }
+            if let n = c.nextRefresh { out += "  next refresh: \(n.formatted(.iso8601))\n" }
+            if let l = c.lastRefresh { out += "  last refresh: \(l.formatted(.iso8601))\n" }
             if let err = c.lastError { out += "  last error:   \(err)\n" }
             if c.insecureLoopbackHTTP { out += "  note:         uses plain http on loopback (development only)\n" }
         }

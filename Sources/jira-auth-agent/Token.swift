@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import OAuth
 
 struct Token: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,13 +15,12 @@ struct Token: ParsableCommand {
 
     func run() throws {
         let client = try agent.client(timeout: interactive ? 330 : 30)
-        let data = try client.json("POST", "/v1/connections/\(connection.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? connection)/token",
-                                   body: ["min_valid": minValid, "interactive": interactive])
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let token = object["access_token"] as? String else {
+        let data = try client.json("POST", "/v1/connections/\(connection.percentEncodedPathSegment)/token",
+                                   body: ["min_valid": .number(Double(minValid)), "interactive": .bool(interactive)])
+        guard let token = JSONValue.object(from: data)?["access_token"]?.stringValue else {
             throw AgentError(.protocolViolation, "The agent's answer has no access_token.")
         }
-        FileHandle.standardOutput.write(Data((token + "\n").utf8))
+        Output.stdout((token + "\n"))
     }
 }
 
@@ -39,8 +39,7 @@ struct ProxyURL: ParsableCommand {
         // The running agent knows the port it bound; else the default.
         var base = "http://127.0.0.1:\(proxyPort)"
         if let data = try? agent.client(timeout: 5).json("GET", "/v1/status"),
-           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-           let info = object["agent"] as? [String: Any], let url = info["proxy_url"] as? String {
+           case .object(let info)? = JSONValue.object(from: data)?["agent"], let url = info["proxy_url"]?.stringValue {
             base = url
         }
         print("\(base)/jira/\(c.id)")
@@ -55,8 +54,19 @@ struct Open: ParsableCommand {
     @Option(name: .long, help: "Connection id, team or `default`.") var connection: String = "default"
     @Flag(name: .customLong("print"), help: "Print the URL instead of opening it.") var printOnly = false
 
+    /// `^[A-Za-z][A-Za-z0-9_]*-[0-9]+$`, checked on the bytes.
+    static func isIssueKey(_ key: String) -> Bool {
+        let bytes = Array(key.utf8)
+        guard let dash = bytes.lastIndex(of: UInt8(ascii: "-")), dash > 0, dash < bytes.count - 1 else { return false }
+        func isLetter(_ b: UInt8) -> Bool { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(b | 0x20) }
+        func isDigit(_ b: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) }
+        return isLetter(bytes[0])
+            && bytes[1..<dash].allSatisfy { isLetter($0) || isDigit($0) || $0 == UInt8(ascii: "_") }
+            && bytes[(dash + 1)...].allSatisfy(isDigit)
+    }
+
     func run() throws {
-        guard key.range(of: #"^[A-Za-z][A-Za-z0-9_]*-[0-9]+$"#, options: .regularExpression) != nil else {
+        guard Self.isIssueKey(key) else {
             throw ValidationError("'\(key)' is not an issue key like PROJ-123.")
         }
         let c = try resolve(connection, in: loadCatalog())

@@ -1,3 +1,4 @@
+import OAuth
 import Foundation
 import Testing
 @testable import Agent

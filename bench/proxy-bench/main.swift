@@ -1,7 +1,9 @@
 // proxy-bench UPSTREAM_URL [PORT]: runs the real AgentServer proxy on 127.0.0.1:PORT with
 // one connection `bench` → UPSTREAM_URL and a fixed token, until SIGTERM/SIGINT.
 import Agent
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 import NIOCore
 import OAuth
@@ -23,7 +25,8 @@ if let threads = ProcessInfo.processInfo.environment["PROXY_THREADS"].flatMap(In
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2, let upstream = URL(string: arguments[1]) else {
-    FileHandle.standardError.write(Data("usage: proxy-bench UPSTREAM_URL [PORT]\n".utf8))
+    let usage = Array("usage: proxy-bench UPSTREAM_URL [PORT]\n".utf8)
+    _ = write(2, usage, usage.count)
     exit(64)
 }
 let port = arguments.count > 2 ? Int(arguments[2]) ?? 0 : 0
@@ -34,7 +37,8 @@ logger.logLevel = .warning
 let server = AgentServer(configuration: .init(tcpPort: port), catalog: { catalog }, tokens: FixedToken(),
                          api: nil, logger: logger)
 let bound = try await server.start()
-FileHandle.standardOutput.write(Data("listening \(bound.tcpPort ?? 0)\n".utf8))
+let listening = Array("listening \(bound.tcpPort ?? 0)\n".utf8)
+_ = write(1, listening, listening.count)
 signal(SIGTERM, SIG_IGN)
 signal(SIGINT, SIG_IGN)
 let (stop, continuation) = AsyncStream<Void>.makeStream()

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 public import Logging
+import Keyring
 import OAuth
 
 /// The token API on the Unix socket (DESIGN §6, `docs/token-api.md`): versioned paths,
@@ -17,7 +18,7 @@ public struct TokenAPI: LocalAPIResponder {
     }
 
     public func respond(_ request: LocalAPIRequest) async -> LocalAPIResponse {
-        let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map { String($0).removingPercentEncoding ?? String($0) }
+        let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map { String($0).percentDecodedName }
         do {
             switch (request.method, parts.count, parts) {
             case ("GET", 2, ["v1", "status"]):
@@ -51,7 +52,7 @@ public struct TokenAPI: LocalAPIResponder {
         guard request.method == "POST", request.path.hasPrefix("/v1/connections/"), request.path.hasSuffix("/token") else { return nil }
         let name = request.path.dropFirst("/v1/connections/".count).dropLast("/token".count)
         guard !name.isEmpty, !name.contains("/"), let body = try? TokenRequestBody.decode(request.body),
-              let connection = registry.catalog.resolve(String(name).removingPercentEncoding ?? String(name)) else { return nil }
+              let connection = registry.catalog.resolve(String(name).percentDecodedName) else { return nil }
         let minValid = min(max(body.minValid ?? 30, 0), 3600)
         guard let cached = registry.cache.entry(connection.id, minValid: minValid) else { return nil }
         // Written by hand: JSONEncoder is a third of this path's cost. Same bytes as
@@ -114,5 +115,15 @@ public struct TokenAPI: LocalAPIResponder {
         case .configuration, .internalError, .alreadyRunning, .agentNotRunning: status = 500
         }
         return .error(status: status, code: error.code.rawValue, message: error.message)
+    }
+}
+
+extension String {
+    /// A path segment naming a connection, percent-decoded; as it is when it has no escape
+    /// or a malformed one. (Foundation's `removingPercentEncoding` went through
+    /// CoreFoundation and was 1.5 % of the token API's CPU.)
+    var percentDecodedName: String {
+        guard utf8.contains(UInt8(ascii: "%")) else { return self }
+        return removingPercentEncodingASCII() ?? self
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What the agent says about itself in `GET /v1/status`.
 public struct AgentInfo: Sendable, Codable {

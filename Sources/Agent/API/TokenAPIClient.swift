@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+public import OAuth
 import LocalSocket
 #if canImport(Glibc)
 import Glibc
@@ -22,8 +23,8 @@ public struct TokenAPIClient: Sendable {
         self.timeout = timeout
     }
 
-    public func call(_ method: String, _ path: String, json: [String: any Sendable]? = nil) throws -> Response {
-        let body = try json.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
+    public func call(_ method: String, _ path: String, json: [String: JSONValue]? = nil) throws -> Response {
+        let body = try json.map { try JSONEncoder().encode($0) } ?? Data()
         var request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAccept: application/json\r\n"
         if !body.isEmpty || method == "POST" {
             request += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
@@ -61,7 +62,7 @@ public struct TokenAPIClient: Sendable {
         for line in head.split(separator: "\r\n").dropFirst() {
             let parts = line.split(separator: ":", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "content-length",
-               let length = Int(parts[1].trimmingCharacters(in: .whitespaces)), length <= body.count {
+               let length = Int(parts[1].trimming { $0 == " " || $0 == "\t" }), length <= body.count {
                 body = Array(body[..<length])
             }
         }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import Logging
 public import OAuth
 
@@ -102,7 +102,7 @@ public struct Authorizer: Sendable {
             guard let line = await readLine() else {
                 throw AgentError(.authorizationFailed, "No redirect URL was pasted; nothing was stored.")
             }
-            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = line.trimmingWhitespace()
             guard trimmed.contains("://"), URLComponents(string: trimmed)?.percentEncodedQuery != nil else {
                 announce("That is not a URL. Paste the whole address from the browser's address bar.")
                 continue

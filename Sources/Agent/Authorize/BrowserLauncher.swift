@@ -1,12 +1,12 @@
-public import Foundation
+public import FoundationEssentials
 
 /// Opens a URL in the user's browser: `$BROWSER` (a command, `%s` replaced by the URL or
 /// the URL appended), else `xdg-open` (DESIGN §5).
 ///
 /// Only the one-time local start URL is ever passed (SECURITY S3): `state` and the PKCE
 /// challenge never appear in `/proc/*/cmdline`. The child gets no descriptors beyond
-/// stdio (Foundation's `Process` closes the rest; NIO sockets are `O_CLOEXEC` anyway)
-/// and an environment without the agent's own variables.
+/// stdio (`ChildProcess` closes the rest) and an environment without the agent's own
+/// variables.
 public struct BrowserLauncher: Sendable {
     public enum Failure: Error { case noBrowser(String) }
 
@@ -31,7 +31,7 @@ public struct BrowserLauncher: Sendable {
             let first = browser.split(separator: ":").first.map(String.init) ?? browser
             var words = first.split(separator: " ").map(String.init)
             if let i = words.firstIndex(where: { $0.contains("%s") }) {
-                words[i] = words[i].replacingOccurrences(of: "%s", with: url.absoluteString)
+                words[i] = words[i].replacing("%s", with: url.absoluteString)
             } else {
                 words.append(url.absoluteString)
             }
@@ -39,16 +39,7 @@ public struct BrowserLauncher: Sendable {
         } else {
             command = ["xdg-open", url.absoluteString]
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        process.environment = environment.filter { !$0.key.hasPrefix("JIRA_AUTH_AGENT") }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
+        guard ChildProcess.startDetached(command, environment: environment.filter { !$0.key.hasPrefix("JIRA_AUTH_AGENT") }) else {
             throw AgentError(.authorizationFailed, "Cannot start the browser (\(command[0])). Set $BROWSER, or use `jira-auth-agent login --no-browser`.")
         }
     }

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 public import Keyring
+import OAuth
 
 /// Where a connection's client secret comes from: `client_secret_file`, or a secret kept
 /// in the keyring by `jira-auth-agent connections set-secret` (DESIGN §3). Never from a
@@ -26,7 +27,7 @@ public struct ClientSecretSource: Sendable {
                   let text = String(data: data, encoding: .utf8) else {
                 throw AgentError(.configuration, "Cannot read client_secret_file '\(path)' of connection '\(connection.id)'. Check that it exists and that you may read it.")
             }
-            let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let secret = text.trimmingWhitespace()
             guard !secret.isEmpty else {
                 throw AgentError(.configuration, "client_secret_file '\(path)' of connection '\(connection.id)' is empty.")
             }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OAuth
 
 /// The decisions of the loopback listener, as a pure state machine (STYLE §7): given a

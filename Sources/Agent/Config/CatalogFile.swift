@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import OAuth
 import TOMLKit
 
 /// One catalog file, parsed: its valid connections, its teams and its problems.
@@ -37,7 +38,7 @@ struct CatalogFile {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            file.problems.append(.init(file: path, message: "cannot be read (\(error.localizedDescription)); check its permissions"))
+            file.problems.append(.init(file: path, message: "cannot be read (\(error)); check its permissions"))
             return file
         }
         file.parse(text: text, origin: global ? .global(file: path) : .user(file: path))
@@ -207,7 +208,7 @@ struct EntryReader {
             let ports = array.compactMap { $0.int }
             if ports.count == array.count, ports.allSatisfy(valid.contains), !ports.isEmpty { return ports }
         } else if let s = value.string {
-            let parts = s.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            let parts = s.split(separator: "-").map { Int($0.trimming { $0 == " " || $0 == "\t" }) }
             if parts.count == 2, let lo = parts[0], let hi = parts[1], valid.contains(lo), valid.contains(hi), lo <= hi, hi - lo < 1000 {
                 return Array(lo...hi)
             }

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// One Jira connection as an admin or a user configured it (DESIGN §3), validated.
 ///

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// Every configured connection: the admin's (global) catalog and the user's own, merged
 /// by the rules of DESIGN §3, with the problems found on the way.
@@ -43,7 +43,7 @@ public struct ConnectionCatalog: Sendable {
     public static func standardFiles(environment: [String: String] = ProcessInfo.processInfo.environment) -> (system: [String], user: String) {
         let dirs = (environment["XDG_CONFIG_DIRS"].flatMap { $0.isEmpty ? nil : $0 } ?? "/etc/xdg")
             .split(separator: ":").map(String.init)
-        let home = environment["HOME"] ?? NSHomeDirectory()
+        let home = environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
         let userDir = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.config"
         return (dirs.map { "\($0)/jira-auth-agent/connections.toml" }, "\(userDir)/jira-auth-agent/connections.toml")
     }

@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// Where the agent keeps its runtime files: `$XDG_RUNTIME_DIR/jira-auth-agent/` (0700),
 /// holding `agent.sock` (0600) and `agent.lock`. No tokens are ever written there.
@@ -28,13 +29,15 @@ public struct AgentPaths: Sendable {
         if !fm.fileExists(atPath: runtimeDirectory) {
             try fm.createDirectory(atPath: runtimeDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        let attributes = try fm.attributesOfItem(atPath: runtimeDirectory)
-        let owner = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value
-        guard owner == getuid() else {
+        var info = stat()
+        guard lstat(runtimeDirectory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw AgentError(.configuration, "\(runtimeDirectory) is not a directory; remove it or set JIRA_AUTH_AGENT_RUNTIME_DIR.")
+        }
+        guard info.st_uid == getuid() else {
             throw AgentError(.configuration, "\(runtimeDirectory) belongs to another user; refusing to use it.")
         }
-        if let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
-            try fm.setAttributes([.posixPermissions: 0o700], ofItemAtPath: runtimeDirectory)
+        if info.st_mode & 0o077 != 0, chmod(runtimeDirectory, 0o700) != 0 {
+            throw AgentError(.configuration, "\(runtimeDirectory) is open to other users and its mode cannot be changed to 0700 (errno \(errno)).")
         }
     }
 }

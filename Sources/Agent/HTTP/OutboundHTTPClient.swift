@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import NIOCore
 public import NIOPosix
 import NIOConcurrencyHelpers
@@ -124,7 +124,7 @@ public struct OutboundHTTPClient: Sendable {
     }
 
     static func isIPLiteral(_ host: String) -> Bool {
-        (try? SocketAddress(ipAddress: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: 0)) != nil
+        (try? SocketAddress(ipAddress: host.trimming { $0 == "[" || $0 == "]" }, port: 0)) != nil
     }
 
     static func describe(_ error: any Error) -> String {

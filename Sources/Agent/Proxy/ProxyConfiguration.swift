@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 public import NIOCore
 
 /// The proxy's bounds and behaviour (issue 5, "The proxy"; SECURITY S9). Every bound has a

@@ -1,3 +1,5 @@
+import OAuth
+
 /// A request target of the proxy, `/jira/<name>/<rest>`: `name` is a connection id,
 /// `default`, or a team (`ConnectionCatalog.resolve`); `rest` is the Jira path and query,
 /// starting with `/` or `?`, or empty.
@@ -64,33 +66,9 @@ extension ProxyRoute {
         let lowered = Substring(path).lowercased()
         if lowered.contains("\\") || lowered.contains("%5c") { return false }
         for segment in lowered.split(separator: "/", omittingEmptySubsequences: false) {
-            let decoded = segment.replacingOccurrences(of: "%2e", with: ".")
+            let decoded = segment.replacing("%2e", with: ".")
             if decoded == "." || decoded == ".." { return false }
         }
         return true
-    }
-}
-
-extension String {
-    /// Percent-decoding without Foundation; `nil` on a malformed escape or invalid UTF-8.
-    func removingPercentEncodingASCII() -> String? {
-        var bytes: [UInt8] = []
-        var it = utf8.makeIterator()
-        while let b = it.next() {
-            guard b == UInt8(ascii: "%") else { bytes.append(b); continue }
-            guard let h = it.next(), let l = it.next(),
-                  let hv = hexValue(h), let lv = hexValue(l) else { return nil }
-            bytes.append(hv << 4 | lv)
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-}
-
-private func hexValue(_ c: UInt8) -> UInt8? {
-    switch c {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-    default: return nil
     }
 }

@@ -1,7 +1,8 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOCore
 import NIOHTTP1
+import OAuth
 
 /// The request half of the proxy: resolve the connection, get the token (cached on the hot
 /// path, else the sessions' single flight, bounded), take a pooled upstream connection on

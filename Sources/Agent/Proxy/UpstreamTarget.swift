@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Where one connection's API calls go, parsed once from `Connection.apiBaseURL` so the hot
 /// path never touches `URL` (issue 5: "forwards to `gateway_url` if set, else `jira_url`").

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// The token API behind the Unix socket (DESIGN §6): every request whose path starts with
 /// `/v1/` is read whole (body at most `AgentServer.Configuration.apiBodyLimit`, 64 KiB by
@@ -45,7 +45,7 @@ public struct LocalAPIRequest: Sendable {
 
     /// The first value of a header field, by case-insensitive name.
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }
 }
 

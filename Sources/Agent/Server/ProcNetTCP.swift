@@ -1,6 +1,7 @@
 import NIOCore
 #if canImport(Glibc)
 import Glibc
+import CNIOLinux
 #elseif canImport(Darwin)
 import Darwin
 #endif

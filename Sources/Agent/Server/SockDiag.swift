@@ -1,6 +1,7 @@
 import NIOCore
 #if canImport(Glibc)
 import Glibc
+import CNIOLinux
 #endif
 
 /// Looks one TCP socket up with netlink `sock_diag` (`SOCK_DIAG_BY_FAMILY`, an exact

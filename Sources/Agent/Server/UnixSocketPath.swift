@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import LocalSocket
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +10,7 @@ import Darwin
 /// and belongs to us; a stale socket file is removed, a live one means another agent runs.
 enum UnixSocketPath {
     static func prepare(_ path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         var info = stat()
         if stat(directory, &info) != 0 {
             guard errno == ENOENT else { throw failure("cannot inspect \(directory)") }

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 public import OAuth
 
 /// What the proxy and the token API need from the sessions: a valid access token for a

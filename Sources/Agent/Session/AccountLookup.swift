@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import OAuth
 
@@ -18,11 +18,11 @@ struct AccountLookup {
         do {
             let response = try await client.send(request)
             guard response.status == 200,
-                  let object = try JSONSerialization.jsonObject(with: response.body) as? [String: Any] else {
+                  let object = JSONValue.object(from: response.body) else {
                 logger.info("account lookup failed", metadata: ["status": "\(response.status)"])
                 return nil
             }
-            let raw = (object["name"] as? String) ?? (object["key"] as? String) ?? (object["emailAddress"] as? String)
+            let raw = object["name"]?.stringValue ?? object["key"]?.stringValue ?? object["emailAddress"]?.stringValue
             // From the server: printable characters only, bounded (it reaches logs and terminals).
             return raw.map { String(String.UnicodeScalarView($0.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) }).prefix(200)) }
                 .flatMap { $0.isEmpty ? nil : $0 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Keyring
 
 /// Turns a keyring error into the Agent's error, keeping the keyring's advice.

@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// When to refresh ahead of expiry, and how to back off after transient failures
 /// (DESIGN §5). Pure arithmetic over absolute (wall-clock) times.

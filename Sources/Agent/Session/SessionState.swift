@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 public import OAuth
 
 /// The explicit states of one connection's session (DESIGN §5, STYLE §7).

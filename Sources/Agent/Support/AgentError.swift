@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The Agent module's one error type (STYLE §4): a code, the underlying cause, and a
 /// sentence for a person that says what to do. Never carries a secret (SECURITY S11).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Seconds since 1970 as an integer, without trapping on a hostile or corrupt date
 /// (SECURITY S10): `nil` outside ±2^53.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Desktop notifications (org.freedesktop.Notifications over D-Bus, through `gdbus`).
 /// Best effort: without a notification service the message is only logged.
@@ -13,16 +13,10 @@ public struct Notifier: Sendable {
 
     /// Calls `org.freedesktop.Notifications.Notify` with `gdbus`; failures are ignored.
     public static let desktop = Notifier { summary, body in
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
+        ChildProcess.startDetached([
             "gdbus", "call", "--session", "--timeout", "3", "--dest", "org.freedesktop.Notifications",
             "--object-path", "/org/freedesktop/Notifications", "--method", "org.freedesktop.Notifications.Notify",
             "jira-auth-agent", "0", "dialog-password", summary, body, "[]", "{}", "-1",
-        ]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try? process.run()
+        ], environment: ProcessInfo.processInfo.environment)
     }
 }

@@ -1,5 +1,6 @@
-public import Foundation
+public import FoundationEssentials
 import CAgentSystem
+import Glibc
 
 /// Time as the agent sees it: "now" and a sleep until an absolute wall-clock instant.
 /// Injected so that tests can drive time by hand (STYLE §6).
@@ -28,17 +29,19 @@ public struct SystemWallClock: WallClock {
             return
         }
         defer { close(fd) }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let thread = Thread {
+        let waited = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let started = runOnDetachedThread(name: "jaa-timer") {
                     _ = csystem_timer_wait(fd)
-                    continuation.resume()
+                    continuation.resume(returning: true)
                 }
-                thread.name = "jira-auth-agent timer"
-                thread.start()
+                if !started { continuation.resume(returning: false) }
             }
         } onCancel: {
             _ = csystem_timer_fire_now(fd)
+        }
+        if !waited {  // no thread for the timerfd: a monotonic sleep is the best left
+            try await Task.sleep(for: .seconds(max(0, deadline.timeIntervalSinceNow)))
         }
         try Task.checkCancellation()
     }

@@ -1,0 +1,42 @@
+import FoundationEssentials
+import Glibc
+
+/// Standard output and error written directly, whole (as `FileHandle` did): the token,
+/// JSON documents and messages. `print` is used for ordinary lines.
+enum Output {
+    static func stdout(_ text: String) { write(Array(text.utf8), to: 1) }
+    static func stdout(_ data: Data) { write(Array(data), to: 1) }
+    static func stderr(_ text: String) { write(Array(text.utf8), to: 2) }
+
+    private static func write(_ bytes: [UInt8], to fd: Int32) {
+        fflush(nil)  // anything `print` buffered goes first
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 { if errno == EINTR { continue }; return }
+                offset += n
+            }
+        }
+    }
+}
+
+extension String {
+    /// The string as one path segment: everything but RFC 3986's unreserved characters
+    /// percent-encoded (a `/` in a connection name stays inside the segment).
+    var percentEncodedPathSegment: String {
+        var out = ""
+        for byte in utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                 UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF")
+                out.append("%"); out.append(hex[Int(byte >> 4)]); out.append(hex[Int(byte & 0x0F)])
+            }
+        }
+        return out
+    }
+}
