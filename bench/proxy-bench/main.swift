@@ -44,7 +44,7 @@ signal(SIGINT, SIG_IGN)
 let (stop, continuation) = AsyncStream<Void>.makeStream()
 let sources = [SIGTERM, SIGINT].map { sig in
     let source = DispatchSource.makeSignalSource(signal: sig)
-    source.setEventHandler { continuation.yield() }
+    source.setEventHandler { @Sendable in continuation.yield() }
     source.resume()
     return source
 }
