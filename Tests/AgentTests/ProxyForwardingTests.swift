@@ -155,3 +155,17 @@ struct ProxyForwardingTests {
         #expect(h.upstream.requests.map(\.uri).suffix(2) == ["/jira/p/1", "/jira/p/2"])
     }
 }
+
+@Suite("Proxy header safety", .timeLimit(.minutes(1)))
+struct ProxyHeaderSafetyTests {
+    /// Outbound header validation is off for speed; the bearer token is the one value that
+    /// is not parser-checked, so a stored token with CR LF must never reach the upstream.
+    @Test func tokenWithControlCharactersIsRefusedNotForwarded() async throws {
+        let h = try await ProxyHarness.start(tokens: FakeTokenProvider(tokens: ["acme": "tok\r\nX-Injected: 1"]))
+        defer { Task { await h.stop() } }
+        let response = try await h.get("/jira/acme/rest/api/2/myself")
+        #expect(response.status == 502)
+        #expect(response.text.contains("jira-auth-agent login acme"))
+        #expect(h.upstream.requests.isEmpty)
+    }
+}

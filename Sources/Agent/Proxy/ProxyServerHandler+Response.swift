@@ -169,7 +169,11 @@ extension ProxyServerHandler: UpstreamDelegate {
         // Keyed by what the proxy base is made of, so a hit builds no string.
         if let cached = rewriterCache, cached.host == x.clientHost, cached.name == x.name,
            cached.bases == x.target.rewriteBases { return cached.rewriter }
-        let rewriter = LinkRewriter(bases: x.target.rewriteBases, proxyBase: x.proxyBase)
+        // The proxy base goes into `Location`: only visible ASCII (a team name from the
+        // catalog could hold anything), else links are left as the upstream wrote them.
+        let base = x.proxyBase
+        let rewriter = LinkRewriter(bases: base.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) ? x.target.rewriteBases : [],
+                                    proxyBase: base)
         rewriterCache = (x.clientHost, x.name, x.target.rewriteBases, rewriter)
         return rewriter
     }
