@@ -27,22 +27,8 @@ gcc -O2 -o "$tmp/uds_load" bench/c/uds_load.c -lpthread
 gcc -O2 -o "$tmp/uds_floor" bench/c/uds_floor.c -lpthread
 
 # A connection and a stored token set valid for a day (no refresh during the run).
-export XDG_CONFIG_HOME=$tmp/config XDG_CONFIG_DIRS=$tmp/system JIRA_AUTH_AGENT_RUNTIME_DIR=$tmp/run
-mkdir -p "$XDG_CONFIG_HOME/jira-auth-agent" "$XDG_CONFIG_DIRS"
-cat > "$XDG_CONFIG_HOME/jira-auth-agent/connections.toml" <<TOML
-[[connection]]
-id = "bench"
-jira_url = "http://127.0.0.1:9/"
-authorization_url = "http://127.0.0.1:9/authorize"
-token_url = "http://127.0.0.1:9/token"
-client_id = "bench"
-client_auth = "none"
-default = true
-TOML
-now=$(date +%s)
-printf '{"access_token":"%s","refresh_token":"r-%s","token_type":"Bearer","expires_at":%d,"obtained_at":%d,"account":"bench"}' \
-  "$(head -c 30 /dev/urandom | base64 | tr -d '/+=')" "$(head -c 30 /dev/urandom | base64 | tr -d '/+=')" $((now + 86400)) "$now" |
-  secret-tool store --label="Jira tokens — bench" xdg:schema io.github.jira-auth-agent.Tokens connection bench jira_url http://127.0.0.1:9/ account bench
+source bench/fixture.sh
+fixture_connection bench http://127.0.0.1:9 "$tmp"
 
 # As installed (proxy on), on a free port so a running agent is not disturbed.
 proxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -39,23 +39,8 @@ printf '{"id":"10001","key":"P-1","self":"http://127.0.0.1:%s/rest/api/2/issue/1
   "$up_port" > "$tmp/www/rest/api/2/issue/P-1"
 python3 -m http.server "$up_port" --bind 127.0.0.1 --directory "$tmp/www" >/dev/null 2>&1 & pids+=("$!")
 
-export XDG_CONFIG_HOME=$tmp/config XDG_CONFIG_DIRS=$tmp/system JIRA_AUTH_AGENT_RUNTIME_DIR=$tmp/run
-mkdir -p "$XDG_CONFIG_HOME/jira-auth-agent" "$XDG_CONFIG_DIRS"
-cat > "$XDG_CONFIG_HOME/jira-auth-agent/connections.toml" <<TOML
-[[connection]]
-id = "profile"
-jira_url = "http://127.0.0.1:$up_port/"
-authorization_url = "http://127.0.0.1:$up_port/authorize"
-token_url = "http://127.0.0.1:$up_port/token"
-client_id = "profile"
-client_auth = "none"
-default = true
-TOML
-now=$(date +%s)
-printf '{"access_token":"%s","refresh_token":"r-%s","token_type":"Bearer","expires_at":%d,"obtained_at":%d,"account":"profile"}' \
-  "$(head -c 30 /dev/urandom | base64 | tr -d '/+=')" "$(head -c 30 /dev/urandom | base64 | tr -d '/+=')" $((now + 86400)) "$now" |
-  secret-tool store --label="Jira tokens — profile" xdg:schema io.github.jira-auth-agent.Tokens \
-    connection profile jira_url "http://127.0.0.1:$up_port/" account profile
+source bench/fixture.sh
+fixture_connection profile "http://127.0.0.1:$up_port" "$tmp"
 
 # valgrind cannot read the DWARF of the lld-linked binary; the symbol table is all it needs.
 objcopy --strip-debug "$full" "$tmp/jira-auth-agent-full"
@@ -73,8 +58,9 @@ done
 kill -TERM "$agent"; wait "$agent" || true
 grep -h "Collected" "$tmp/serve.log" >&2 || true
 
-# Function names (mangled) the binary executed, first seen first; callgrind's recursion
-# suffixes ('2) and unnamed addresses dropped.
+# Function names (mangled) the binary executed, sorted (which keeps each module's together
+# and makes the file the same from run to run, so diffs show real changes); callgrind's
+# recursion suffixes ('2) and unnamed addresses dropped.
 python3 - "$tmp"/cg.serve "$tmp"/cg.status > "$out.new" <<'PY'
 import re, sys
 seen, order = set(), []
@@ -93,7 +79,7 @@ for path in sys.argv[1:]:
             name = re.sub(r"'\d+$", "", names.get(m.group(2), ""))
             if name and not name.startswith("0x") and name not in seen:
                 seen.add(name); order.append(name)
-print("\n".join(order))
+print("\n".join(sorted(order)))
 PY
 mv "$out.new" "$out"
 [ -z "${KEEP_PROFILE:-}" ] || cp "$tmp"/cg.* "$KEEP_PROFILE"/
