@@ -34,7 +34,7 @@ struct JiraAuthAgent: ParsableCommand {
         ProcessHardening.apply()
         Task.detached {
             await runCommand()
-            Glibc.exit(0)
+            Glibc.exit(Output.successStatus())
         }
         DispatchSemaphore(value: 0).wait()
     }
@@ -69,6 +69,7 @@ enum ExitCodes {
     static let tempfail: Int32 = 75       // EX_TEMPFAIL: keyring locked/unavailable, network
     static let noperm: Int32 = 77         // EX_NOPERM: authorization required or refused
     static let config: Int32 = 78         // EX_CONFIG
+    static let ioError: Int32 = 74        // EX_IOERR: the output could not be written
 
     static func code(for error: AgentError) -> Int32 {
         switch error.code {

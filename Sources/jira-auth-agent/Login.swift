@@ -29,7 +29,7 @@ struct Login: AsyncParsableCommand {
             let relay = PromptRelay(client: client)
             relay.start()
             defer { relay.stop() }
-            let data = try client.json("POST", "/v1/connections/\(connection)/authorize", body: [:])
+            let data = try client.json("POST", "/v1/connections/\(connection.percentEncodedPathSegment)/authorize", body: [:])
             let object = JSONValue.object(from: data)
             print("Authorized '\(object?["connection"]?.stringValue ?? connection)' as \(object?["account"]?.stringValue ?? "unknown account"). Tokens are in the keyring.")
             return

@@ -1,9 +1,22 @@
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// Standard output and error written directly, whole (as `FileHandle` did): the token,
-/// JSON documents and messages. `print` is used for ordinary lines.
+/// JSON documents and messages. `print` is used for ordinary lines. A failed write (a full
+/// disk, a closed pipe) makes the command exit with 74 (EX_IOERR), never 0.
 enum Output {
+    private static let failed = Atomic<Bool>(false)
+
+    /// The exit status of a command that succeeded: 0, or 74 when output was lost.
+    static func successStatus() -> Int32 {
+        if fflush(nil) != 0 { failed.store(true, ordering: .relaxed) }
+        guard failed.load(ordering: .relaxed) else { return 0 }
+        let message = Array("Error: the output could not be written completely.\n".utf8)
+        _ = Glibc.write(2, message, message.count)
+        return ExitCodes.ioError
+    }
+
     static func stdout(_ text: String) { write(Array(text.utf8), to: 1) }
     static func stdout(_ data: Data) { write(Array(data), to: 1) }
     static func stderr(_ text: String) { write(Array(text.utf8), to: 2) }
@@ -14,7 +27,11 @@ enum Output {
             var offset = 0
             while offset < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 { if errno == EINTR { continue }; return }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if fd == 1 { failed.store(true, ordering: .relaxed) }
+                    return
+                }
                 offset += n
             }
         }

@@ -13,7 +13,7 @@ struct Revoke: AsyncParsableCommand {
     func run() async throws {
         let report: RevocationReport
         do {
-            let data = try agent.client(timeout: 60).json("DELETE", "/v1/connections/\(connection)/tokens")
+            let data = try agent.client(timeout: 60).json("DELETE", "/v1/connections/\(connection.percentEncodedPathSegment)/tokens")
             report = try JSONDecoder().decode(RevocationReport.self, from: data)
         } catch let error as AgentError where error.code == .agentNotRunning {
             report = try await LocalAgent.registry().session(connection).revoke()

@@ -168,4 +168,18 @@ struct ProxyHeaderSafetyTests {
         #expect(response.text.contains("jira-auth-agent login acme"))
         #expect(h.upstream.requests.isEmpty)
     }
+
+    /// A percent-encoded CR LF in the connection name (a `team:` alias resolves to the
+    /// default) must not reach a `Location` or a rewritten link.
+    @Test func nameWithEncodedLineBreakIsRefused() async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        for name in ["team:%0D%0AX-Injected:%201", "team:%22x", "team:a%5Cb", "team:%00"] {
+            let response = try await h.get("/jira/\(name)/rest/api/2/myself")
+            #expect(response.status == 404, "\(name)")
+            #expect(!response.headers.contains { $0.name.lowercased() == "x-injected" })
+        }
+        #expect(h.upstream.requests.isEmpty)
+        #expect(try await h.get("/jira/team:design/rest/api/2/myself").status == 200)
+    }
 }

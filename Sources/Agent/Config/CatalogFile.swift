@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Glibc
 import OAuth
 import TOMLKit
 
@@ -38,7 +39,12 @@ struct CatalogFile {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            file.problems.append(.init(file: path, message: "cannot be read (\(error)); check its permissions"))
+            // FoundationEssentials' error describes itself as a struct dump: say it plainly.
+            if access(path, R_OK) != 0 {
+                file.problems.append(.init(file: path, message: "cannot be read (\(String(cString: strerror(errno)))); check its permissions"))
+            } else {
+                file.problems.append(.init(file: path, message: "is not UTF-8 text; save it as UTF-8"))
+            }
             return file
         }
         file.parse(text: text, origin: global ? .global(file: path) : .user(file: path))

@@ -26,6 +26,7 @@ struct ProxyRoute: Equatable {
                 name = String(raw)
             }
             rest = tail[end...]
+            guard Self.isPlainName(name) else { return nil }
             return
         }
         // ASCII (the usual case): bytes are Characters, so scan the bytes.
@@ -47,6 +48,13 @@ struct ProxyRoute: Equatable {
             name = String(raw)
         }
         rest = uri[end...]
+        guard Self.isPlainName(name) else { return nil }
+    }
+
+    /// The name goes into headers (`Location`) and JSON bodies (rewritten links): visible
+    /// ASCII without `"` and `\`. A decoded `%0D%0A` must not split a response.
+    static func isPlainName(_ name: String) -> Bool {
+        name.utf8.allSatisfy { (0x21...0x7E).contains($0) && $0 != 0x22 && $0 != 0x5C }
     }
 }
 

@@ -17,7 +17,7 @@ extension ProxyServerHandler: UpstreamDelegate {
     }
 
     func upstreamReadComplete() {
-        if clientNeedsFlush {
+        if clientNeedsFlush, let context {
             clientNeedsFlush = false
             context.flush()
         }
@@ -61,7 +61,10 @@ extension ProxyServerHandler: UpstreamDelegate {
         if !x.requestEnded && !x.head.isKeepAlive { closeAfterResponse = true }
         var headers = HopByHopHeaders.clientResponseHeaders(head.headers)
         if let location = headers.first(name: "location"),
-           let rewritten = rewriter(x).rewrite(location) ?? relativeLocation(x, location) {
+           let rewritten = rewriter(x).rewrite(location) ?? relativeLocation(x, location),
+           rewritten.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+            // (No header validator runs after this: a value with a control character is
+            // not written; the upstream's own, parser-checked value stays.)
             headers.replaceOrAdd(name: "Location", value: rewritten)
         }
         let clientKeepAlive = x.head.isKeepAlive && !closeAfterResponse
@@ -169,10 +172,10 @@ extension ProxyServerHandler: UpstreamDelegate {
         // Keyed by what the proxy base is made of, so a hit builds no string.
         if let cached = rewriterCache, cached.host == x.clientHost, cached.name == x.name,
            cached.bases == x.target.rewriteBases { return cached.rewriter }
-        // The proxy base goes into `Location`: only visible ASCII (a team name from the
-        // catalog could hold anything), else links are left as the upstream wrote them.
+        // The proxy base goes into `Location` and JSON strings: only visible ASCII without
+        // `"` and `\` (the client's Host and a catalog name), else links stay as they are.
         let base = x.proxyBase
-        let rewriter = LinkRewriter(bases: base.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) ? x.target.rewriteBases : [],
+        let rewriter = LinkRewriter(bases: base.utf8.allSatisfy({ (0x21...0x7E).contains($0) && $0 != 0x22 && $0 != 0x5C }) ? x.target.rewriteBases : [],
                                     proxyBase: base)
         rewriterCache = (x.clientHost, x.name, x.target.rewriteBases, rewriter)
         return rewriter

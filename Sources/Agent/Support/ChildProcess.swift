@@ -1,4 +1,5 @@
 import CAgentSystem
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,10 +22,13 @@ enum ChildProcess {
         }
         let pid = csystem_spawn("/usr/bin/env", cArgv, cEnvp)
         guard pid > 0 else { return false }
-        runOnDetachedThread(name: "jaa-reaper") {
+        let reap: @Sendable () -> Void = {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         }
+        // One small thread per running child (the browser may live long); Dispatch if no
+        // thread can be made, so that no zombie is left either way.
+        if !runOnDetachedThread(name: "jaa-reaper", reap) { DispatchQueue.global().async(execute: reap) }
         return true
     }
 }
