@@ -1,4 +1,8 @@
-# Sourced by bench/token-api.sh and scripts/profile-link-order.sh (inside a keyring session):
+# Sourced by bench/token-api.sh, bench/proxy.sh and scripts/profile-link-order.sh.
+#   free_port                   prints a free TCP port on 127.0.0.1
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Inside a keyring session:
 #   fixture_connection ID BASE_URL DIR
 # writes a catalog with one default connection ID whose Jira and endpoints are under
 # BASE_URL, points XDG_CONFIG_HOME, XDG_CONFIG_DIRS and JIRA_AUTH_AGENT_RUNTIME_DIR into DIR,

@@ -34,7 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/fixture.sh
 UP_PORT=$(free_port); NGX_PORT=$(free_port); OUR_PORT=$(free_port)
 BASE="http://127.0.0.1:$UP_PORT"
 

@@ -31,7 +31,7 @@ source bench/fixture.sh
 fixture_connection bench http://127.0.0.1:9 "$tmp"
 
 # As installed (proxy on), on a free port so a running agent is not disturbed.
-proxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+proxy_port=$(free_port)
 "$bin" serve --proxy-port "$proxy_port" --log-level error 2>"$tmp/agent.log" &
 agent=$!; pids+=("$agent")
 for _ in $(seq 100); do [ -S "$tmp/run/agent.sock" ] && break; sleep 0.05; done

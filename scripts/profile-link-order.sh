@@ -30,7 +30,7 @@ tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/fixture.sh
 up_port=$(free_port); proxy_port=$(free_port)
 
 # An upstream with a Jira-like document whose self link the proxy rewrites.
@@ -39,7 +39,6 @@ printf '{"id":"10001","key":"P-1","self":"http://127.0.0.1:%s/rest/api/2/issue/1
   "$up_port" > "$tmp/www/rest/api/2/issue/P-1"
 python3 -m http.server "$up_port" --bind 127.0.0.1 --directory "$tmp/www" >/dev/null 2>&1 & pids+=("$!")
 
-source bench/fixture.sh
 fixture_connection profile "http://127.0.0.1:$up_port" "$tmp"
 
 # valgrind cannot read the DWARF of the lld-linked binary; the symbol table is all it needs.

@@ -46,7 +46,7 @@ enum ExpiresIn {
     /// `[+-]digits[.digits][(e|E)[+-]digits]` with spaces around; nothing else, so that
     /// `Double`'s own acceptance of `inf`, `nan` and hex is not inherited.
     static func parseDecimal(_ text: String) -> Double? {
-        let trimmed = text.trimmingCharacters(in: " ")
+        let trimmed = text.trimming { $0 == " " }
         var bytes = Substring(trimmed).utf8[...]
         func digits() -> Int {
             let count = bytes.prefix { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }.count

@@ -28,10 +28,8 @@ public enum JSONValue: Sendable, Equatable, Codable {
     /// not JSON, or not an object. The size is checked before parsing; Foundation's
     /// parser bounds the nesting depth.
     static func object(from response: HTTPResponseSpec) -> [String: JSONValue]? {
-        guard !response.body.isEmpty, response.body.count <= HTTPResponseSpec.maximumBodySize,
-            case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: response.body)
-        else { return nil }
-        return object
+        guard !response.body.isEmpty, response.body.count <= HTTPResponseSpec.maximumBodySize else { return nil }
+        return object(from: response.body)
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -10,7 +10,7 @@ enum Sanitize {
             return (0x20...0x7E).contains(v) && v != 0x22 && v != 0x5C
         }
         let text = String(String.UnicodeScalarView(kept.prefix(64)))
-            .trimmingCharacters(in: " ")
+            .trimming { $0 == " " }
         return text.isEmpty ? nil : text
     }
 
@@ -37,17 +37,7 @@ enum Sanitize {
                 lastWasSpace = true
             }
         }
-        let text = String(out.trimmingCharacters(in: " ").prefix(limit))
+        let text = String(out.trimming { $0 == " " }.prefix(limit))
         return text.isEmpty ? nil : text
-    }
-}
-
-extension String {
-    /// Trims the given character from both ends (Foundation-free helper).
-    func trimmingCharacters(in character: Character) -> String {
-        var slice = Substring(self)
-        while slice.first == character { slice = slice.dropFirst() }
-        while slice.last == character { slice = slice.dropLast() }
-        return String(slice)
     }
 }

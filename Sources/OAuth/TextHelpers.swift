@@ -8,6 +8,10 @@ extension StringProtocol {
         return String(self[first...last])
     }
 
+    /// Every byte printable ASCII, %x20-7E (RFC 6749's VSCHAR): nothing that can end or
+    /// split a header line.
+    public var isPrintableASCII: Bool { utf8.allSatisfy { (0x20...0x7E).contains($0) } }
+
     /// Without leading and trailing white space and line breaks (as
     /// `trimmingCharacters(in: .whitespacesAndNewlines)`).
     public func trimmingWhitespace() -> String {

@@ -72,6 +72,6 @@ public enum TokenResponse {
 
     /// `1*VSCHAR` (RFC 6749 Appendix A: %x20-7E), the grammar of every token.
     static func isVisibleASCII(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.allSatisfy { (0x20...0x7E).contains($0) }
+        !text.isEmpty && text.isPrintableASCII
     }
 }

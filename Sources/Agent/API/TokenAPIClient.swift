@@ -62,7 +62,7 @@ public struct TokenAPIClient: Sendable {
         for line in head.split(separator: "\r\n").dropFirst() {
             let parts = line.split(separator: ":", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "content-length",
-               let length = Int(parts[1].trimming { $0 == " " || $0 == "\t" }), length <= body.count {
+               let length = Int(parts[1].trimmingASCIISpaces()), length <= body.count {
                 body = Array(body[..<length])
             }
         }

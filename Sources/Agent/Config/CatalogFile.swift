@@ -214,7 +214,7 @@ struct EntryReader {
             let ports = array.compactMap { $0.int }
             if ports.count == array.count, ports.allSatisfy(valid.contains), !ports.isEmpty { return ports }
         } else if let s = value.string {
-            let parts = s.split(separator: "-").map { Int($0.trimming { $0 == " " || $0 == "\t" }) }
+            let parts = s.split(separator: "-").map { Int($0.trimmingASCIISpaces()) }
             if parts.count == 2, let lo = parts[0], let hi = parts[1], valid.contains(lo), valid.contains(hi), lo <= hi, hi - lo < 1000 {
                 return Array(lo...hi)
             }

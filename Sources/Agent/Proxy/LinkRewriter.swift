@@ -34,6 +34,12 @@ struct LinkRewriter {
         self.patterns = patterns.sorted { $0.from.count > $1.from.count }
     }
 
+    /// Whether `text` can be put into a header value and a JSON string as it is: visible
+    /// ASCII without `"` and `\` (the proxy base and the connection names in it).
+    static func isLinkSafe(_ text: String) -> Bool {
+        text.utf8.allSatisfy { (0x21...0x7E).contains($0) && $0 != 0x22 && $0 != 0x5C }
+    }
+
     static func jsonEscaped(_ s: String) -> String {
         s.replacingSlashes()
     }

@@ -18,43 +18,21 @@ struct ProxyRoute: Equatable {
             let tail = uri.dropFirst(Self.prefix.utf8.count)
             let end = tail.firstIndex { $0 == "/" || $0 == "?" } ?? tail.endIndex
             let raw = tail[..<end]
-            guard !raw.isEmpty else { return nil }
-            if raw.contains("%") {
-                guard let decoded = String(raw).removingPercentEncodingASCII() else { return nil }
-                name = decoded
-            } else {
-                name = String(raw)
-            }
+            guard !raw.isEmpty, let decoded = String(raw).removingPercentEncodingASCII() else { return nil }
+            name = decoded
             rest = tail[end...]
-            guard Self.isPlainName(name) else { return nil }
+            guard LinkRewriter.isLinkSafe(name) else { return nil }
             return
         }
         // ASCII (the usual case): bytes are Characters, so scan the bytes.
         let start = bytes.index(bytes.startIndex, offsetBy: Self.prefix.utf8.count)
-        var end = start
-        var escaped = false
-        while end != bytes.endIndex {
-            let b = bytes[end]
-            if b == UInt8(ascii: "/") || b == UInt8(ascii: "?") { break }
-            if b == UInt8(ascii: "%") { escaped = true }
-            end = bytes.index(after: end)
-        }
-        guard end != start else { return nil }
-        let raw = uri[start..<end]
-        if escaped {
-            guard let decoded = String(raw).removingPercentEncodingASCII() else { return nil }
-            name = decoded
-        } else {
-            name = String(raw)
-        }
+        let end = bytes[start...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? bytes.endIndex
+        guard end != start, let decoded = String(uri[start..<end]).removingPercentEncodingASCII() else { return nil }
+        name = decoded
         rest = uri[end...]
-        guard Self.isPlainName(name) else { return nil }
-    }
-
-    /// The name goes into headers (`Location`) and JSON bodies (rewritten links): visible
-    /// ASCII without `"` and `\`. A decoded `%0D%0A` must not split a response.
-    static func isPlainName(_ name: String) -> Bool {
-        name.utf8.allSatisfy { (0x21...0x7E).contains($0) && $0 != 0x22 && $0 != 0x5C }
+        // The name goes into `Location` and rewritten links: a decoded `%0D%0A` must not
+        // split a response.
+        guard LinkRewriter.isLinkSafe(name) else { return nil }
     }
 }
 

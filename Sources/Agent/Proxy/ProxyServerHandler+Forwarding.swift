@@ -100,7 +100,7 @@ extension ProxyServerHandler {
             // configuration (outbound header validation is off; AgentServer+Listeners says
             // why): checked once per token. Token responses are checked the same way when
             // parsed, but a keyring item is not a parser.
-            guard token.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+            guard token.isPrintableASCII else {
                 logger.warning("access token with control characters refused", metadata: ["connection": "\(x.target.connectionID)"])
                 answer(RequestRefusal(status: .badGateway, code: "invalid_token",
                     message: "the stored access token for '\(x.target.connectionID)' contains characters that cannot be sent in a header; sign in again: jira-auth-agent login \(x.target.connectionID)"),

@@ -175,8 +175,7 @@ extension ProxyServerHandler: UpstreamDelegate {
         // The proxy base goes into `Location` and JSON strings: only visible ASCII without
         // `"` and `\` (the client's Host and a catalog name), else links stay as they are.
         let base = x.proxyBase
-        let rewriter = LinkRewriter(bases: base.utf8.allSatisfy({ (0x21...0x7E).contains($0) && $0 != 0x22 && $0 != 0x5C }) ? x.target.rewriteBases : [],
-                                    proxyBase: base)
+        let rewriter = LinkRewriter(bases: LinkRewriter.isLinkSafe(base) ? x.target.rewriteBases : [], proxyBase: base)
         rewriterCache = (x.clientHost, x.name, x.target.rewriteBases, rewriter)
         return rewriter
     }
