@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 /// Which header fields a proxy must not forward (RFC 9110 §7.6.1; SECURITY S9; Go
@@ -31,31 +32,34 @@ enum HopByHopHeaders {
         return names
     }
 
-    /// The request head's fields as they go upstream: `Host` is the upstream's,
+    /// Writes the request head's fields as they go upstream: `Host` is the upstream's,
     /// `Authorization` is the agent's bearer token, and nothing of the caller's credentials,
     /// proxy or hop-by-hop fields survives. `Accept-Encoding` is dropped so that JSON comes
-    /// back uncompressed and its links can be rewritten.
-    static func upstreamRequestHeaders(_ inbound: HTTPHeaders, host: String, bearer: String) -> HTTPHeaders {
+    /// back uncompressed and its links can be rewritten. A chunked request body stays
+    /// chunked (the proxy re-frames it); the result says which framing the body has.
+    static func writeUpstreamRequestFields(_ inbound: HTTPHeaders, host: String, bearer: String,
+                                           into out: inout ByteBuffer) -> (chunked: Bool, hasLength: Bool) {
         let named = connectionNamed(in: inbound)
-        var out: [(String, String)] = []
-        out.reserveCapacity(inbound.count + 3)
-        out.append(("Host", host))
-        out.append(("Authorization", bearer))
-        var chunked = false
+        HTTPWire.writeField(&out, "Host", host)
+        HTTPWire.writeField(&out, "Authorization", bearer)
+        var chunked = false, hasLength = false
         for (name, value) in inbound {
-            guard name.utf8.allSatisfy({ $0 < 0x80 }) else {
+            if name.utf8.allSatisfy({ $0 < 0x80 }) {
+                if name.isEqualLowercased("transfer-encoding") { chunked = true; continue }
+                if isHopByHop(name) || isDroppedToward(name) || named.contains(where: { name.isEqualLowercased(name: $0) }) { continue }
+                if name.utf8.count == 14, name.isEqualLowercased("content-length") { hasLength = true }
+            } else {
                 let lower = name.lowercased()  // not from the parser; the general path
                 if lower == "transfer-encoding" { chunked = true; continue }
                 if hopByHop.contains(lower) || droppedToward(lower) || named.contains(lower) { continue }
-                out.append((name, value))
-                continue
             }
-            if name.isEqualLowercased("transfer-encoding") { chunked = true; continue }
-            if isHopByHop(name) || isDroppedToward(name) || named.contains(where: { name.isEqualLowercased(name: $0) }) { continue }
-            out.append((name, value))
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
         }
-        if chunked { out.append(("Transfer-Encoding", "chunked")) }
-        return HTTPHeaders(out)
+        if chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        return (chunked, hasLength)
     }
 
     static func droppedToward(_ lower: String) -> Bool {
@@ -65,23 +69,49 @@ enum HopByHopHeaders {
         }
     }
 
-    /// The response head's fields as they go back to the caller: hop-by-hop and
-    /// `Connection`-named fields removed. Framing is redone by the encoder.
-    static func clientResponseHeaders(_ inbound: HTTPHeaders) -> HTTPHeaders {
-        let named = connectionNamed(in: inbound)
-        var out: [(String, String)] = []
-        out.reserveCapacity(inbound.count)
-        for (name, value) in inbound {
-            guard name.utf8.allSatisfy({ $0 < 0x80 }) else {
-                let lower = name.lowercased()
-                if hopByHop.contains(lower) || named.contains(lower) || lower == "set-cookie" { continue }
-                out.append((name, value))
-                continue
+    /// Writes the upstream response's fields as they go back to the caller: hop-by-hop,
+    /// `Connection`-named and `Set-Cookie` fields removed; `Content-Length` and `Location`
+    /// are left to the caller, which frames the body and rewrites links.
+    static func writeClientResponseFields(_ head: UpstreamResponseHead, into out: inout ByteBuffer) {
+        head.withBytes { raw in
+            var named: [Range<Int>] = []
+            for field in head.fields where head.name(of: field, is: "connection") {
+                for item in UpstreamResponseHead.items(raw, field.value)
+                where !equalLowercased(raw, item, "keep-alive") && !equalLowercased(raw, item, "close") {
+                    named.append(item)
+                }
             }
-            if isHopByHop(name) || name.isEqualLowercased("set-cookie") || named.contains(where: { name.isEqualLowercased(name: $0) }) { continue }
-            out.append((name, value))
+            for field in head.fields {
+                let n = field.name
+                switch n.count {
+                case 2: if equalLowercased(raw, n, "te") { continue }
+                case 7: if equalLowercased(raw, n, "trailer") || equalLowercased(raw, n, "upgrade") { continue }
+                case 8: if equalLowercased(raw, n, "location") { continue }
+                case 10: if equalLowercased(raw, n, "connection") || equalLowercased(raw, n, "keep-alive") || equalLowercased(raw, n, "set-cookie") { continue }
+                case 14: if equalLowercased(raw, n, "content-length") { continue }
+                case 16: if equalLowercased(raw, n, "proxy-connection") { continue }
+                case 17: if equalLowercased(raw, n, "transfer-encoding") { continue }
+                case 18: if equalLowercased(raw, n, "proxy-authenticate") { continue }
+                case 19: if equalLowercased(raw, n, "proxy-authorization") { continue }
+                default: break
+                }
+                if !named.isEmpty, named.contains(where: { item in
+                    item.count == n.count && zip(item, n).allSatisfy { raw[$0.0].asciiLowercased == raw[$0.1].asciiLowercased }
+                }) { continue }
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[n]))
+                out.writeStaticString(": ")
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.value]))
+                out.writeStaticString("\r\n")
+            }
         }
-        return HTTPHeaders(out)
+    }
+
+    @inline(__always)
+    static func equalLowercased(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>, _ lower: StaticString) -> Bool {
+        guard range.count == lower.utf8CodeUnitCount else { return false }
+        let b = UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+        for (i, c) in zip(range, b) where raw[i].asciiLowercased != c { return false }
+        return true
     }
 
     /// `hopByHop.contains(name.lowercased())` for an ASCII name.

@@ -11,9 +11,10 @@ final class ProxyExchange {
         /// A 401 `invalid_token` that will be replaced by a retry (its body is dropped).
         case discardingRejection
         /// A JSON body collected for link rewriting (bounded by `maxRewriteBodySize`).
-        case buffering(HTTPResponseHead, ByteBuffer)
-        /// Head sent to the client; body parts pass through as they arrive.
-        case streaming
+        case buffering(UpstreamResponseHead, ByteBuffer)
+        /// Head sent to the client; body parts pass through as they arrive, chunk-framed
+        /// when `chunked`.
+        case streaming(chunked: Bool)
         case finished
     }
 
@@ -30,7 +31,10 @@ final class ProxyExchange {
     var pool: UpstreamPool?
     var upstreamReused = false
     var token: String?
-    var upstreamHead: HTTPRequestHead?
+    /// The request head as it goes upstream (bearer included).
+    var upstreamHead: ByteBuffer?
+    /// The request body is sent chunk-framed.
+    var upstreamChunked = false
     var upstream: UpstreamConnection?
     /// Body parts that arrived before the upstream was ready.
     /// (An array: empty, it allocates nothing; a CircularBuffer did on every request.)

@@ -22,16 +22,9 @@ extension ProxyServerHandler {
 
     /// Writes a complete response with `Content-Length` and flushes.
     func writeResponse(status: HTTPResponseStatus, version: HTTPVersion, headers: [(String, String)], body: [UInt8]) {
-        var h = HTTPHeaders(headers)
-        h.replaceOrAdd(name: "Content-Length", value: String(body.count))
-        if closeAfterResponse { h.replaceOrAdd(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: h))), promise: nil)
-        if !body.isEmpty {
-            var buffer = context.channel.allocator.buffer(capacity: body.count)
-            buffer.writeBytes(body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        let response = HTTPWire.response(context.channel.allocator, minor: version.minor == 0 ? 0 : 1, status: Int(status.code),
+                                         headers: headers, body: body, close: closeAfterResponse)
+        context.writeAndFlush(wrapOutboundOut(response), promise: nil)
     }
 
     // MARK: Token API

@@ -110,12 +110,23 @@ extension ProxyServerHandler {
             bearer = "Bearer " + token
             bearerCache = (token, bearer)
         }
-        var headers = HopByHopHeaders.upstreamRequestHeaders(x.head.headers, host: x.target.hostHeader, bearer: bearer)
-        if !x.head.isKeepAlive { headers.remove(name: "connection") }
-        x.upstreamHead = HTTPRequestHead(version: .http1_1, method: x.head.method,
-                                         uri: x.target.requestTarget(rest: x.routeRest), headers: headers)
+        var out = context.channel.allocator.buffer(capacity: 256 + x.head.uri.utf8.count + bearer.utf8.count)
+        out.writeString(x.head.method.rawValue)
+        out.writeStaticString(" ")
+        out.writeString(x.target.requestTarget(rest: x.routeRest))
+        out.writeStaticString(" HTTP/1.1\r\n")
+        let framing = HopByHopHeaders.writeUpstreamRequestFields(x.head.headers, host: x.target.hostHeader, bearer: bearer, into: &out)
+        if !framing.chunked, !framing.hasLength, [.POST, .PUT, .PATCH].contains(x.head.method) {
+            // No framing from the caller means no body (RFC 9112 §6.3); some servers want it said.
+            out.writeStaticString("Content-Length: 0\r\n")
+        }
+        out.writeStaticString("\r\n")
+        x.upstreamHead = out
+        x.upstreamChunked = framing.chunked
         if x.expectsContinue, !x.requestEnded {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: x.head.version, status: .continue))), promise: nil)
+            var line = context.channel.allocator.buffer(capacity: 25)
+            line.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+            context.writeAndFlush(wrapOutboundOut(line), promise: nil)
         }
         if let connection = x.pool?.takeIdle() {
             attach(x, connection, reused: true)
@@ -152,14 +163,13 @@ extension ProxyServerHandler {
         connection.handler.delegate = self
         let channel = connection.channel
         if !context.channel.isWritable { connection.handler.pauseReads() }
-        channel.write(HTTPClientRequestPart.head(x.upstreamHead!), promise: nil)
-        for buffer in x.pendingBody {
-            channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
-        }
+        connection.handler.expectResponse(toHEAD: x.head.method == .HEAD)
+        channel.write(x.upstreamHead!, promise: nil)
+        for buffer in x.pendingBody { writeBodyUpstream(x, channel, buffer) }
         x.pendingBody.removeAll()
         if x.requestEnded {
             x.endSentUpstream = true
-            channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+            writeEndUpstream(x, channel)
         }
         if reading { upstreamNeedsFlush = true } else { channel.flush() }
         lastActivity = .now()
@@ -185,7 +195,7 @@ extension ProxyServerHandler {
             else { x.replayable = false; x.replayBody = [] }
         }
         if let upstream = x.upstream, x.token != nil {
-            upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            writeBodyUpstream(x, upstream.channel, buffer)
             upstreamNeedsFlush = true
         } else {
             x.pendingBody.append(buffer)
@@ -197,16 +207,37 @@ extension ProxyServerHandler {
         x.requestEnded = true
         if let upstream = x.upstream, !x.endSentUpstream {
             x.endSentUpstream = true
+            writeEndUpstream(x, upstream.channel)
             if reading {
-                upstream.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
                 upstreamNeedsFlush = true
             } else {
-                upstream.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+                upstream.channel.flush()
                 upstreamNeedsFlush = false
             }
         }
         if case .finished = x.response { finishExchange() }
     }
+
+    /// A part of the request body, chunk-framed when the caller's was chunked (NIO's parser
+    /// has taken the caller's framing off).
+    func writeBodyUpstream(_ x: ProxyExchange, _ channel: any Channel, _ buffer: ByteBuffer) {
+        guard buffer.readableBytes > 0 else { return }
+        if x.upstreamChunked {
+            channel.write(HTTPWire.chunkHeader(channel.allocator, size: buffer.readableBytes), promise: nil)
+            channel.write(buffer, promise: nil)
+            channel.write(Self.crlf, promise: nil)
+        } else {
+            channel.write(buffer, promise: nil)
+        }
+    }
+
+    /// The end of a chunked request body: the last chunk and no trailers.
+    func writeEndUpstream(_ x: ProxyExchange, _ channel: any Channel) {
+        if x.upstreamChunked { channel.write(Self.lastChunk, promise: nil) }
+    }
+
+    static let crlf: ByteBuffer = ByteBuffer(staticString: "\r\n")
+    static let lastChunk: ByteBuffer = ByteBuffer(staticString: "0\r\n\r\n")
 
     /// Drops the exchange's upstream connection: mid-exchange it cannot be reused.
     func abandonUpstream(_ x: ProxyExchange) {

@@ -6,10 +6,20 @@ import NIOHTTP1
 /// JSON only), bodies streamed with backpressure, no redirect followed, one refresh and
 /// retry on a 401 `invalid_token` (RFC 6750 §3.1).
 extension ProxyServerHandler: UpstreamDelegate {
-    func upstreamRead(_ part: HTTPClientResponsePart) {
+    /// How the body of a response to the client is delimited.
+    enum ClientFraming: Equatable {
+        /// No body (HEAD, 204, 304); the upstream's `Content-Length`, if any, is kept.
+        case none(contentLength: Int?)
+        case length(Int)
+        case chunked
+        /// HTTP/1.0 has no chunking: the body ends when the connection does.
+        case closeDelimited
+    }
+
+    func upstreamRead(_ event: UpstreamResponseParser.Event) {
         guard case .proxying(let x) = state else { return }
         lastActivity = .now()
-        switch part {
+        switch event {
         case .head(let head): responseHead(x, head)
         case .body(let buffer): responseBody(x, buffer)
         case .end: responseEnd(x)
@@ -31,7 +41,8 @@ extension ProxyServerHandler: UpstreamDelegate {
         guard case .proxying(let x) = state, x.upstream != nil else { return }
         x.upstream = nil
         resume(.upstreamFull)
-        if case .waiting = x.response, x.upstreamReused, x.replayable, !x.retriedConnection {
+        if case .waiting = x.response, x.upstreamReused, x.replayable, !x.retriedConnection,
+           !(error is UpstreamResponseParser.ParseError) {
             // A pooled connection the server had closed: nothing of this request was
             // answered, so it is sent again on a fresh connection.
             x.retriedConnection = true
@@ -40,7 +51,9 @@ extension ProxyServerHandler: UpstreamDelegate {
             connectUpstream(x)
             return
         }
-        logger.info("upstream connection lost", metadata: ["connection": "\(x.target.connectionID)"])
+        logger.info("upstream connection lost", metadata: [
+            "connection": "\(x.target.connectionID)",
+            "error": "\(error.map { ($0 as? UpstreamResponseParser.ParseError)?.description ?? Self.reason($0) } ?? "closed")"])
         closeAfterResponse = true
         if x.responseStarted || { if case .discardingRejection = x.response { return false }; return !canAnswer }() {
             context.close(promise: nil)
@@ -51,59 +64,99 @@ extension ProxyServerHandler: UpstreamDelegate {
         }
     }
 
-    private func responseHead(_ x: ProxyExchange, _ head: HTTPResponseHead) {
-        x.upstreamKeepAlive = head.isKeepAlive
-        if head.status == .unauthorized, !x.retriedRejection, x.replayable, x.requestEnded,
-           head.headers[canonicalForm: "www-authenticate"].contains(where: { $0.contains("invalid_token") }) {
+    private func responseHead(_ x: ProxyExchange, _ head: UpstreamResponseHead) {
+        x.upstreamKeepAlive = head.keepAlive
+        if head.status == 401, !x.retriedRejection, x.replayable, x.requestEnded,
+           head.values("www-authenticate").contains(where: { $0.contains("invalid_token") }) {
             x.response = .discardingRejection
             return
         }
         if !x.requestEnded && !x.head.isKeepAlive { closeAfterResponse = true }
-        var headers = HopByHopHeaders.clientResponseHeaders(head.headers)
-        if let location = headers.first(name: "location"),
-           let rewritten = rewriter(x).rewrite(location) ?? relativeLocation(x, location),
-           rewritten.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
-            // (No header validator runs after this: a value with a control character is
-            // not written; the upstream's own, parser-checked value stays.)
-            headers.replaceOrAdd(name: "Location", value: rewritten)
-        }
-        let clientKeepAlive = x.head.isKeepAlive && !closeAfterResponse
-        var out = HTTPResponseHead(version: x.head.version, status: head.status, headers: headers)
-        if !clientKeepAlive {
-            closeAfterResponse = true
-            out.headers.replaceOrAdd(name: "Connection", value: "close")
-        } else if x.head.version.minor == 0 {
-            out.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
-        }
         if shouldRewriteBody(x, head) {
-            x.response = .buffering(out, context.channel.allocator.buffer(capacity: 0))
+            x.response = .buffering(head, context.channel.allocator.buffer(capacity: 0))
             return
         }
-        if x.head.version.minor == 0, !out.headers.contains(name: "content-length"), x.head.method != .HEAD,
-           head.status.mayHaveResponseBody {
-            // HTTP/1.0 has no chunking: the body ends when the connection does.
-            closeAfterResponse = true
-            out.headers.replaceOrAdd(name: "Connection", value: "close")
+        startStreaming(x, head)
+    }
+
+    /// Writes the client's head for a body passed on as it arrives.
+    private func startStreaming(_ x: ProxyExchange, _ head: UpstreamResponseHead) {
+        let framing: ClientFraming
+        switch head.framing {
+        case .none: framing = .none(contentLength: head.status == 204 ? nil : head.contentLength)
+        case .length(let n): framing = .length(n)
+        case .chunked, .untilClose: framing = x.head.version.minor == 0 ? .closeDelimited : .chunked
         }
-        x.response = .streaming
-        context.write(wrapOutboundOut(.head(out)), promise: nil)
+        x.response = .streaming(chunked: framing == .chunked)
+        context.write(wrapOutboundOut(clientHead(x, head, framing)), promise: nil)
         clientNeedsFlush = true
+    }
+
+    /// The response head as the client gets it: the upstream's status and reason, its
+    /// fields filtered (`HopByHopHeaders`), `Location` rewritten to the proxy, the proxy's own
+    /// framing and connection fields.
+    private func clientHead(_ x: ProxyExchange, _ head: UpstreamResponseHead, _ framing: ClientFraming) -> ByteBuffer {
+        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 64)
+        let minor = x.head.version.minor == 0 ? 0 : 1
+        out.writeStaticString(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        HTTPWire.writeStatusCode(&out, head.status)
+        out.writeStaticString(" ")
+        _ = head.withBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[head.reason])) }
+        out.writeStaticString("\r\n")
+        HopByHopHeaders.writeClientResponseFields(head, into: &out)
+        if let location = head.first("location") {
+            let value = head.string(location)
+            if let rewritten = rewriter(x).rewrite(value) ?? relativeLocation(x, value),
+               rewritten.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+                // (A value with a control character is not written; the upstream's own,
+                // parser-checked value stays.)
+                HTTPWire.writeField(&out, "Location", rewritten)
+            } else {
+                out.writeStaticString("Location: ")
+                _ = head.withBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[location.value])) }
+                out.writeStaticString("\r\n")
+            }
+        }
+        switch framing {
+        case .none(let length): if let length { HTTPWire.writeField(&out, "Content-Length", length) }
+        case .length(let length): HTTPWire.writeField(&out, "Content-Length", length)
+        case .chunked: out.writeStaticString("Transfer-Encoding: chunked\r\n")
+        case .closeDelimited: closeAfterResponse = true
+        }
+        if !x.head.isKeepAlive || closeAfterResponse {
+            closeAfterResponse = true
+            out.writeStaticString("Connection: close\r\n")
+        } else if minor == 0 {
+            out.writeStaticString("Connection: keep-alive\r\n")
+        }
+        out.writeStaticString("\r\n")
+        return out
+    }
+
+    private func writeClientBody(_ buffer: ByteBuffer, chunked: Bool) {
+        guard buffer.readableBytes > 0 else { return }
+        if chunked {
+            context.write(wrapOutboundOut(HTTPWire.chunkHeader(context.channel.allocator, size: buffer.readableBytes)), promise: nil)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            context.write(wrapOutboundOut(Self.crlf), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
     }
 
     private func responseBody(_ x: ProxyExchange, _ buffer: ByteBuffer) {
         switch x.response {
-        case .streaming:
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .streaming(let chunked):
+            writeClientBody(buffer, chunked: chunked)
             clientNeedsFlush = true
         case .buffering(let head, var collected):
             x.response = .waiting  // avoid a copy of `collected` while it grows
             if collected.readableBytes + buffer.readableBytes > proxy.configuration.maxRewriteBodySize {
                 // Too large to rewrite: pass it through unmodified, streaming from here on.
-                x.response = .streaming
-                context.write(wrapOutboundOut(.head(head)), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(collected))), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-                clientNeedsFlush = true
+                startStreaming(x, head)
+                guard case .streaming(let chunked) = x.response else { return }
+                writeClientBody(collected, chunked: chunked)
+                writeClientBody(buffer, chunked: chunked)
             } else {
                 var buffer = buffer
                 if collected.readableBytes == 0 { collected = buffer } else { collected.writeBuffer(&buffer) }
@@ -133,39 +186,41 @@ extension ProxyServerHandler: UpstreamDelegate {
             fetchToken(x, rejected: x.token)
             x.token = nil
             return
-        case .buffering(var head, let body):
+        case .buffering(let head, let body):
             let rewritten = rewriter(x).rewrite(body) ?? body
-            head.headers.replaceOrAdd(name: "Content-Length", value: String(rewritten.readableBytes))
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-            if rewritten.readableBytes > 0 {
-                context.write(wrapOutboundOut(.body(.byteBuffer(rewritten))), promise: nil)
-            }
-        case .streaming, .waiting, .finished:
+            context.write(wrapOutboundOut(clientHead(x, head, .length(rewritten.readableBytes))), promise: nil)
+            if rewritten.readableBytes > 0 { context.write(wrapOutboundOut(rewritten), promise: nil) }
+        case .streaming(let chunked):
+            if chunked { context.write(wrapOutboundOut(Self.lastChunk), promise: nil) }
+        case .waiting, .finished:
             break
         }
         clientNeedsFlush = false
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.flush()
         if !x.requestEnded { closeAfterResponse = true }
         finishExchange()
     }
 
-    private func shouldRewriteBody(_ x: ProxyExchange, _ head: HTTPResponseHead) -> Bool {
-        guard x.head.method != .HEAD, head.status.mayHaveResponseBody else { return false }
-        // One pass over the fields, first of each name; ASCII case-insensitive comparisons
-        // (`lowercased()` then `contains` went through Foundation on every response).
-        var type: String?, encoding: String?, length: String?
-        for (name, value) in head.headers {
-            switch name.utf8.count {
-            case 12 where type == nil && name.isEqualLowercased("content-type"): type = value
-            case 14 where length == nil && name.isEqualLowercased("content-length"): length = value
-            case 16 where encoding == nil && name.isEqualLowercased("content-encoding"): encoding = value
-            default: break
-            }
-        }
-        guard let type, type.containsLowercased("json") else { return false }
-        if let encoding, !encoding.isEqualLowercased("identity") { return false }
-        if let length = length.flatMap(Int.init), length > proxy.configuration.maxRewriteBodySize { return false }
+    private func shouldRewriteBody(_ x: ProxyExchange, _ head: UpstreamResponseHead) -> Bool {
+        guard head.framing != .none else { return false }
+        // First field of each name; ASCII case-insensitive comparisons on the bytes.
+        guard let type = head.first("content-type"),
+              head.withBytes({ Self.containsJSON(UnsafeRawBufferPointer(rebasing: $0[type.value])) }) else { return false }
+        if let encoding = head.first("content-encoding"),
+           !head.withBytes({ HopByHopHeaders.equalLowercased($0, encoding.value, "identity") }) { return false }
+        if let length = head.contentLength, length > proxy.configuration.maxRewriteBodySize { return false }
         return true
+    }
+
+    /// Whether `json` occurs in the bytes, ignoring ASCII case (`application/json`, `…+json`).
+    static func containsJSON(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 4 else { return false }
+        for i in 0...(bytes.count - 4)
+        where bytes[i].asciiLowercased == UInt8(ascii: "j") && bytes[i + 1].asciiLowercased == UInt8(ascii: "s")
+            && bytes[i + 2].asciiLowercased == UInt8(ascii: "o") && bytes[i + 3].asciiLowercased == UInt8(ascii: "n") {
+            return true
+        }
+        return false
     }
 
     private func rewriter(_ x: ProxyExchange) -> LinkRewriter {

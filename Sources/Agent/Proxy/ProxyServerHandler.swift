@@ -9,8 +9,9 @@ import NIOHTTP1
 /// (backpressure), so a 50 MB upload is never buffered whole.
 final class ProxyServerHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    /// Responses are written as bytes (`HTTPWire`); there is no response encoder.
+    typealias OutboundOut = ByteBuffer
 
     enum State {
         case idle

@@ -1,40 +1,56 @@
 import NIOCore
-import NIOHTTP1
 
 /// What the client side of an exchange hears from its upstream connection. Every call is
 /// made on the shared event loop.
 protocol UpstreamDelegate: AnyObject {
-    func upstreamRead(_ part: HTTPClientResponsePart)
+    func upstreamRead(_ event: UpstreamResponseParser.Event)
     func upstreamReadComplete()
     func upstreamWritabilityChanged(_ writable: Bool)
     func upstreamClosed(_ error: (any Error)?)
 }
 
-/// The last handler of an upstream channel: forwards response parts to the exchange that
-/// owns the connection, and withholds `read` while the client cannot take more bytes
-/// (backpressure for large downloads).
+/// The one handler of an upstream channel (after TLS): parses responses with
+/// `UpstreamResponseParser` and hands their events to the exchange that owns the
+/// connection; withholds `read` while the client cannot take more bytes (backpressure for
+/// large downloads). Requests are written as bytes by the exchange (`HTTPWire`).
 final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     weak var delegate: (any UpstreamDelegate)?
+    private var parser: UpstreamResponseParser
     private var readsPaused = false
     private var pendingRead = false
     private var context: ChannelHandlerContext?
     private(set) var isClosed = false
 
+    init(maxHeadSize: Int = 64 * 1024) {
+        parser = UpstreamResponseParser(maxHeadSize: maxHeadSize)
+    }
+
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
+    /// A request is about to be written: parse its response next.
+    func expectResponse(toHEAD: Bool) { parser.expectResponse(toHEAD: toHEAD) }
+
+    /// No response outstanding and nothing unread: the connection can carry another request.
+    var isReusable: Bool { !isClosed && parser.isIdle && !parser.hasUnreadBytes }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        guard let delegate else {
+        guard delegate != nil, !parser.isIdle else {
             // An idle pooled connection must not speak; if it does, it is unusable.
-            context.close(promise: nil)
+            fail(context, UpstreamResponseParser.ParseError("bytes with no request outstanding"))
             return
         }
-        delegate.upstreamRead(part)
+        parser.append(unwrapInboundIn(data))
+        do {
+            // One event at a time: the delegate may reuse this connection between events.
+            while let delegate, let event = try parser.next() { delegate.upstreamRead(event) }
+        } catch {
+            fail(context, error)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -47,6 +63,8 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // A body delimited by the end of the connection is complete now.
+        if let delegate, let end = parser.inputClosed() { delegate.upstreamRead(end) }
         isClosed = true
         let d = delegate
         delegate = nil
@@ -54,6 +72,10 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(context, error)
+    }
+
+    private func fail(_ context: ChannelHandlerContext, _ error: any Error) {
         isClosed = true
         let d = delegate
         delegate = nil
@@ -88,5 +110,5 @@ final class UpstreamConnection {
         self.handler = handler
     }
 
-    var isUsable: Bool { channel.isActive && !handler.isClosed }
+    var isUsable: Bool { channel.isActive && handler.isReusable }
 }

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
@@ -48,6 +47,7 @@ final class UpstreamPool {
         let tls = self.tls
         let host = target.host
         let sni: String? = host.isIPAddressLiteral ? nil : host
+        let maxHeadSize = max(64 * 1024, configuration.maxHeaderSize)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.upstreamConnectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -56,11 +56,10 @@ final class UpstreamPool {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
                     }
-                    // No outbound validator: the request's fields come from NIO's parser of the
-                    // client's request, the configuration (host), and the bearer token, which
-                    // `proceed` checks once per token.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                    // Requests are written as bytes (HTTPWire): their fields come from NIO's
+                    // parser of the client's request, the configuration (host), and the bearer
+                    // token, which `proceed` checks once per token.
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(maxHeadSize: maxHeadSize))
                 }
             }
             .connect(host: host, port: target.port)

@@ -67,14 +67,13 @@ extension AgentServer {
             var limits = NIOHTTPDecoderLimitConfiguration()
             limits.maxHeaderListSize = configuration.proxy.maxHeaderSize
             limits.maxHeaderFieldSize = configuration.proxy.maxHeaderSize
-            // No outbound header validator (2–3 % of the proxy's CPU): every response field
-            // written here is a constant, a number, or comes from NIO's parser of the
-            // upstream's response (which refuses control characters) — except the rewritten
-            // `Location`, whose proxy base is checked by `rewriter(_:)`.
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
-                withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: limits)
+            // NIO's request parser, and no response encoder: ProxyServerHandler writes its
+            // responses as bytes (HTTPWire). Every response field is a constant, a number, or
+            // comes from a parser that refuses control characters (UpstreamResponseParser for
+            // the upstream's) — except the rewritten `Location`, whose proxy base is checked
+            // by `rewriter(_:)`.
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
+                leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: limits)))
             try channel.pipeline.syncOperations.addHandler(ProxyServerHandler(
                 proxy: proxy, listener: listener, peer: peer, api: api, apiBodyLimit: configuration.apiBodyLimit))
             clients.add(channel)

@@ -1,0 +1,84 @@
+import NIOCore
+import NIOHTTP1
+
+/// The proxy writes its HTTP/1.1 messages as bytes (RFC 9112): the request head toward the
+/// upstream, response heads toward the client, chunk framing. NIO's encoders built
+/// `HTTPHeaders` of strings for every message and re-encoded them; most of what is written
+/// here is copied from bytes already checked by a parser (NIO's for requests,
+/// `UpstreamResponseParser` for responses), the rest is constants, numbers and the
+/// configuration.
+enum HTTPWire {
+    static func writeStatusLine(_ out: inout ByteBuffer, minor: Int, status: Int) {
+        out.writeStaticString(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        writeStatusCode(&out, status)
+        out.writeInteger(UInt8(ascii: " "))
+        out.writeString(HTTPResponseStatus(statusCode: status).reasonPhrase)
+        out.writeStaticString("\r\n")
+    }
+
+    @inline(__always)
+    static func writeStatusCode(_ out: inout ByteBuffer, _ status: Int) {
+        let code = min(max(status, 100), 999)
+        out.writeInteger(UInt8(ascii: "0") + UInt8(code / 100))
+        out.writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
+        out.writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
+    }
+
+    @inline(__always)
+    static func writeField(_ out: inout ByteBuffer, _ name: StaticString, _ value: String) {
+        out.writeStaticString(name)
+        out.writeStaticString(": ")
+        out.writeString(value)
+        out.writeStaticString("\r\n")
+    }
+
+    static func writeField(_ out: inout ByteBuffer, _ name: StaticString, _ value: Int) {
+        out.writeStaticString(name)
+        out.writeStaticString(": ")
+        writeDecimal(&out, value)
+        out.writeStaticString("\r\n")
+    }
+
+    static func writeDecimal(_ out: inout ByteBuffer, _ value: Int) {
+        precondition(value >= 0)
+        var v = value, divisor = 1
+        while v / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            out.writeInteger(UInt8(ascii: "0") + UInt8(v / divisor))
+            v %= divisor
+            divisor /= 10
+        }
+    }
+
+    /// `<size in hex>\r\n`, before a chunk's data (RFC 9112 §7.1).
+    static func chunkHeader(_ allocator: ByteBufferAllocator, size: Int) -> ByteBuffer {
+        precondition(size > 0)
+        var out = allocator.buffer(capacity: 18)
+        var shift = (Int.bitWidth - size.leadingZeroBitCount - 1) / 4 * 4
+        while shift >= 0 {
+            let d = UInt8((size >> shift) & 0xF)
+            out.writeInteger(d < 10 ? UInt8(ascii: "0") + d : UInt8(ascii: "a") + d - 10)
+            shift -= 4
+        }
+        out.writeStaticString("\r\n")
+        return out
+    }
+
+    /// A complete response with `Content-Length`: the agent's own answers.
+    static func response(_ allocator: ByteBufferAllocator, minor: Int, status: Int, headers: [(String, String)],
+                         body: [UInt8], close: Bool) -> ByteBuffer {
+        var out = allocator.buffer(capacity: 128 + body.count)
+        writeStatusLine(&out, minor: minor, status: status)
+        for (name, value) in headers {
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        writeField(&out, "Content-Length", body.count)
+        if close { out.writeStaticString("Connection: close\r\n") }
+        out.writeStaticString("\r\n")
+        out.writeBytes(body)
+        return out
+    }
+}
