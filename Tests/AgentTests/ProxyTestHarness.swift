@@ -6,7 +6,8 @@ import TestSupport
 
 /// A running proxy for tests: a recording upstream standing in for the gateway (with a
 /// context path `/jira`), a fake token provider, and the real `AgentServer` on port 0 and a
-/// Unix socket in a temporary directory.
+/// Unix socket in a temporary directory. `jiraURL` points `acme` elsewhere (a
+/// `ScriptedUpstream`).
 struct ProxyHarness {
     let upstream: RecordingUpstream
     let tokens: FakeTokenProvider
@@ -18,10 +19,11 @@ struct ProxyHarness {
         tokens: FakeTokenProvider = FakeTokenProvider(tokens: ["acme": "tok-acme"]),
         proxy: ProxyConfiguration = ProxyConfiguration(),
         api: (any LocalAPIResponder)? = nil,
+        jiraURL: String? = nil,
         reply: @escaping @Sendable (RecordingUpstream.Request) -> RecordingUpstream.Reply = { _ in .json(#"{"ok":true}"#) }
     ) async throws -> ProxyHarness {
         let upstream = try await RecordingUpstream(reply: reply)
-        let acme = Connection(id: "acme", jiraURL: URL(string: "\(upstream.baseURL)/jira")!, clientID: "c", isDefault: true)
+        let acme = Connection(id: "acme", jiraURL: URL(string: jiraURL ?? "\(upstream.baseURL)/jira")!, clientID: "c", isDefault: true)
         let other = Connection(id: "other", jiraURL: URL(string: "http://127.0.0.1:9/other")!, clientID: "c")
         let catalog = ConnectionCatalog(connections: [acme, other], teams: ["design": "acme"])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("proxy-\(UUID().uuidString.prefix(8))").path

@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Agent
+
+/// The proxy frames each message itself (no NIO codec between it and the sockets): against
+/// an upstream that answers chunked, close-delimited, malformed or with bytes to spare, the
+/// client gets a correctly framed response and the connections are reused only when that is
+/// safe.
+@Suite("Proxy framing", .timeLimit(.minutes(1)))
+struct ProxyFramingTests {
+    /// A harness whose `acme` connection goes to `upstream` (context path `/jira`).
+    static func start(_ reply: @escaping @Sendable (ScriptedUpstream.Request) -> ScriptedUpstream.Reply) async throws
+        -> (ProxyHarness, ScriptedUpstream) {
+        let upstream = try ScriptedUpstream(reply: reply)
+        let h = try await ProxyHarness.start(jiraURL: "\(upstream.baseURL)/jira")
+        return (h, upstream)
+    }
+
+    static func chunked(_ parts: [String], type: String) -> String {
+        "HTTP/1.1 200 OK\r\nContent-Type: \(type)\r\nTransfer-Encoding: chunked\r\nX-Up: 1\r\n\r\n"
+            + parts.map { "\(String($0.utf8.count, radix: 16))\r\n\($0)\r\n" }.joined() + "0\r\n\r\n"
+    }
+
+    @Test func chunkedJSONIsRewrittenAndSentWithALength() async throws {
+        let upstreamBox = Box<String>()
+        let (h, upstream) = try await Self.start { _ in
+            let base = upstreamBox.value!
+            return .init(Self.chunked([#"{"self":"\#(base)/jira/rest/"#, #"api/2/issue/1","n":1}"#], type: "application/json"))
+        }
+        upstreamBox.value = upstream.baseURL
+        defer { upstream.stop() }
+        let r = try await h.get("/jira/acme/rest/api/2/issue/1")
+        await h.stop()
+        #expect(r.status == 200)
+        #expect(r.text == #"{"self":"http://\#(h.host)/jira/acme/rest/api/2/issue/1","n":1}"#)
+        #expect(r.header("content-length") == String(r.body.count))
+        #expect(r.header("transfer-encoding") == nil)
+        #expect(r.header("x-up") == "1")
+    }
+
+    @Test func chunkedStreamStaysChunkedForHTTP11AndEndsWithTheConnectionForHTTP10() async throws {
+        let (h, upstream) = try await Self.start { _ in .init(Self.chunked(["abc", "defgh"], type: "application/octet-stream")) }
+        defer { upstream.stop() }
+        let port = h.port, host = h.host
+        let (first, second, old, closed) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response, RawHTTPClient.Response, Bool) in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("GET /jira/acme/a HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            let first = try client.readResponse()
+            try client.send("GET /jira/acme/b HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            let second = try client.readResponse()
+            let client10 = try RawHTTPClient(tcpPort: port)
+            try client10.send("GET /jira/acme/c HTTP/1.0\r\nHost: \(host)\r\nConnection: keep-alive\r\n\r\n")
+            let old = try client10.readResponse()  // no length: reads to the end of the connection
+            return (first, second, old, client10.isClosedByPeer())
+        }
+        await h.stop()
+        for r in [first, second] {
+            #expect(r.status == 200 && r.text == "abcdefgh")
+            #expect(r.header("transfer-encoding") == "chunked" && r.header("content-length") == nil)
+        }
+        #expect(old.status == 200 && old.text == "abcdefgh" && closed)
+        #expect(old.header("transfer-encoding") == nil && old.header("connection") == "close")
+        // (Pools are per event loop; the two client connections may be on different loops.)
+        let received = upstream.received
+        #expect(received.count == 3 && received[0].connection == received[1].connection,
+                "a complete chunked response leaves the upstream connection reusable")
+    }
+
+    @Test func closeDelimitedUpstreamResponseIsNotReusedAndReachesTheClientWhole() async throws {
+        let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it", close: true) }
+        defer { upstream.stop() }
+        let port = h.port, host = h.host
+        let responses = try await offloaded { () -> [RawHTTPClient.Response] in
+            let client = try RawHTTPClient(tcpPort: port)
+            return try (0..<2).map { _ in
+                try client.send("GET /jira/acme/x HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+                return try client.readResponse()
+            }
+        }
+        await h.stop()
+        for r in responses {
+            #expect(r.status == 200 && r.text == "all of it" && r.header("transfer-encoding") == "chunked")
+        }
+        #expect(upstream.connections == 2)
+    }
+
+    @Test func headKeepsTheLengthSendsNoBodyAndLeavesBothConnectionsUsable() async throws {
+        let (h, upstream) = try await Self.start { request in
+            request.head.hasPrefix("HEAD")
+                ? .init("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n")
+                : .init("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+        }
+        defer { upstream.stop() }
+        let port = h.port, host = h.host
+        let (head, get) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response) in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("HEAD /jira/acme/x HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            let head = try client.readResponse(headRequest: true)
+            try client.send("GET /jira/acme/y HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            return (head, try client.readResponse())
+        }
+        await h.stop()
+        #expect(head.status == 200 && head.header("content-length") == "500")
+        #expect(get.status == 200 && get.text == "ok", "no body bytes were sent after the HEAD response")
+        #expect(upstream.received.map(\.connection) == [1, 1])
+    }
+
+    @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok",
+        "HTTP/1.1 200 OK\r\nX-Split: a\rSet-Cookie: evil=1\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+        "not http at all\r\n\r\n",
+    ])
+    func ambiguousUpstreamResponseIs502(_ reply: String) async throws {
+        let (h, upstream) = try await Self.start { _ in .init(reply) }
+        defer { upstream.stop() }
+        let r = try await h.get("/jira/acme/x")
+        await h.stop()
+        #expect(r.status == 502)
+        #expect(r.text.contains("upstream_failed"))
+        #expect(r.header("set-cookie") == nil)
+    }
+
+    @Test func bytesAfterAResponseKeepThatConnectionOutOfThePool() async throws {
+        let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n") }
+        defer { upstream.stop() }
+        let port = h.port, host = h.host
+        let (first, second) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response) in
+            let client = try RawHTTPClient(tcpPort: port)  // one client connection: one event loop, one pool
+            try client.send("GET /jira/acme/a HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            let first = try client.readResponse()
+            try client.send("GET /jira/acme/b HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            return (first, try client.readResponse())
+        }
+        await h.stop()
+        #expect(first.status == 200 && first.text == "ok")
+        #expect(second.status == 200 && second.text == "ok", "the stray bytes were not read as the second answer")
+        #expect(upstream.received.map(\.connection) == [1, 2])
+    }
+
+    @Test func chunkedRequestBodyGoesUpstreamChunked() async throws {
+        let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n") }
+        defer { upstream.stop() }
+        let r = try await h.request("POST /jira/acme/rest/api/2/issue HTTP/1.1\r\nHost: \(h.host)\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n",
+                                    body: "4\r\n{\"a\"\r\n6\r\n: 1234\r\n1\r\n}\r\n0\r\n\r\n")
+        await h.stop()
+        #expect(r.status == 201)
+        let seen = try #require(upstream.received.first)
+        #expect(seen.head.hasPrefix("POST /jira/rest/api/2/issue HTTP/1.1\r\n"))
+        #expect(seen.header("transfer-encoding") == "chunked" && seen.header("content-length") == nil)
+        #expect(String(decoding: seen.body, as: UTF8.self) == "{\"a\": 1234}")
+        #expect(seen.header("authorization") == "Bearer tok-acme")
+    }
+
+    @Test func bodilessPostIsSentWithAZeroLength() async throws {
+        let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 204 No Content\r\n\r\n") }
+        defer { upstream.stop() }
+        let r = try await h.request("POST /jira/acme/rest/api/2/issue/1/watchers HTTP/1.1\r\nHost: \(h.host)\r\n")
+        await h.stop()
+        #expect(r.status == 204 && r.header("content-length") == nil && r.header("transfer-encoding") == nil)
+        #expect(upstream.received.first?.header("content-length") == "0")
+    }
+}
+
+/// A value set once after the closure that reads it was created.
+final class Box<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T?
+    var value: T? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
