@@ -98,9 +98,9 @@ enum HopByHopHeaders {
                 if !named.isEmpty, named.contains(where: { item in
                     item.count == n.count && zip(item, n).allSatisfy { raw[$0.0].asciiLowercased == raw[$0.1].asciiLowercased }
                 }) { continue }
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[n]))
-                out.writeStaticString(": ")
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.value]))
+                // The line as received, from the name to the end of the value: the colon and
+                // the spaces or tabs between are all that lies between them.
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[n.lowerBound..<field.value.upperBound]))
                 out.writeStaticString("\r\n")
             }
         }

@@ -171,8 +171,7 @@ extension ProxyServerHandler {
             x.endSentUpstream = true
             writeEndUpstream(x, channel)
         }
-        if reading { upstreamNeedsFlush = true } else { channel.flush() }
-        lastActivity = .now()
+        if reading { upstreamNeedsFlush = true } else { channel.flush(); lastActivity = .now() }
         resume(.notConnected)
         if !channel.isWritable { pause(.upstreamFull) }
     }

@@ -18,7 +18,6 @@ extension ProxyServerHandler: UpstreamDelegate {
 
     func upstreamRead(_ event: UpstreamResponseParser.Event) {
         guard case .proxying(let x) = state else { return }
-        lastActivity = .now()
         switch event {
         case .head(let head): responseHead(x, head)
         case .body(let buffer): responseBody(x, buffer)
@@ -27,6 +26,7 @@ extension ProxyServerHandler: UpstreamDelegate {
     }
 
     func upstreamReadComplete() {
+        lastActivity = .now()  // once per batch of reads, not per response event
         if clientNeedsFlush, let context {
             clientNeedsFlush = false
             context.flush()

@@ -87,7 +87,6 @@ final class ProxyServerHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        lastActivity = .now()
         if !queued.isEmpty || currentRequestEnded {
             queued.append(part)
             pause(.pipelined)
@@ -99,6 +98,7 @@ final class ProxyServerHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        lastActivity = .now()  // once per batch of reads, not per request part
         if upstreamNeedsFlush {
             upstreamNeedsFlush = false
             if case .proxying(let x) = state, let upstream = x.upstream { upstream.channel.flush() }

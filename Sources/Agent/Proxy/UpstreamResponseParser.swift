@@ -265,16 +265,16 @@ struct UpstreamResponseParser {
     /// The status line and field lines of a complete head.
     static func parse(_ bytes: ByteBuffer) throws(ParseError) -> UpstreamResponseHead {
         try bytes.withUnsafeReadableBytes { raw throws(ParseError) -> UpstreamResponseHead in
-            // Lines, each without its line ending.
-            var lines: [Range<Int>] = []
-            var start = 0
-            for i in 0..<raw.count where raw[i] == 0x0A {
-                var lineEnd = i
-                if lineEnd > start, raw[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-                lines.append(start..<lineEnd)
-                start = i + 1
+            // One line at a time, each without its line ending (the head ends with an empty line).
+            var next = 0
+            func line() -> Range<Int>? {
+                guard next < raw.count, let lf = raw[next...].firstIndex(of: 0x0A) else { return nil }
+                var end = lf
+                if end > next, raw[end - 1] == 0x0D { end -= 1 }
+                defer { next = lf + 1 }
+                return next..<end
             }
-            guard let statusLine = lines.first, lines.count >= 2 else { throw ParseError("no status line") }
+            guard let statusLine = line() else { throw ParseError("no status line") }
             // HTTP/1.x SP 3DIGIT [ SP reason ]
             let s = statusLine
             guard s.count >= 12,
@@ -295,8 +295,8 @@ struct UpstreamResponseParser {
                 try checkValueBytes(raw, reason)
             }
             var fields: [UpstreamResponseHead.Field] = []
-            fields.reserveCapacity(lines.count)
-            for line in lines.dropFirst() where !line.isEmpty {
+            fields.reserveCapacity(16)
+            while let line = line(), !line.isEmpty {
                 guard raw[line.lowerBound] != 0x20, raw[line.lowerBound] != 0x09 else { throw ParseError("folded field line") }
                 var colon = line.lowerBound
                 while colon < line.upperBound, raw[colon] != UInt8(ascii: ":") {
