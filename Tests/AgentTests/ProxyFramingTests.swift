@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 import TestSupport
 @testable import Agent
@@ -10,10 +11,11 @@ import TestSupport
 @Suite("Proxy framing", .timeLimit(.minutes(1)))
 struct ProxyFramingTests {
     /// A harness whose `acme` connection goes to `upstream` (context path `/jira`).
-    static func start(_ reply: @escaping @Sendable (ScriptedUpstream.Request) -> ScriptedUpstream.Reply) async throws
+    static func start(proxy: ProxyConfiguration = ProxyConfiguration(),
+                      _ reply: @escaping @Sendable (ScriptedUpstream.Request) -> ScriptedUpstream.Reply) async throws
         -> (ProxyHarness, ScriptedUpstream) {
         let upstream = try ScriptedUpstream(reply: reply)
-        let h = try await ProxyHarness.start(jiraURL: "\(upstream.baseURL)/jira")
+        let h = try await ProxyHarness.start(proxy: proxy, jiraURL: "\(upstream.baseURL)/jira")
         return (h, upstream)
     }
 
@@ -151,6 +153,72 @@ struct ProxyFramingTests {
         #expect(seen.header("transfer-encoding") == "chunked" && seen.header("content-length") == nil)
         #expect(String(decoding: seen.body, as: UTF8.self) == "{\"a\": 1234}")
         #expect(seen.header("authorization") == "Bearer tok-acme")
+    }
+
+    /// `Connection: content-length` must not strip the framing: the body would otherwise be
+    /// read upstream as the start of the next (token-carrying) request.
+    @Test func connectionCannotNameTheFramingAway() async throws {
+        let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n") }
+        defer { upstream.stop() }
+        let smuggled = "GET /other-app/secret HTTP/1.1\r\nX: "
+        let port = h.port, host = h.host
+        let (first, second) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response) in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("POST /jira/acme/rest/x HTTP/1.1\r\nHost: \(host)\r\nConnection: content-length\r\nContent-Length: \(smuggled.utf8.count)\r\n\r\n\(smuggled)")
+            let first = try client.readResponse()
+            try client.send("GET /jira/acme/rest/y HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            return (first, try client.readResponse())
+        }
+        await h.stop()
+        #expect(first.status == 201 && second.status == 201)
+        let received = upstream.received
+        #expect(received.map { $0.head.components(separatedBy: "\r\n")[0] } == ["POST /jira/rest/x HTTP/1.1", "GET /jira/rest/y HTTP/1.1"])
+        #expect(received.first?.header("content-length") == String(smuggled.utf8.count))
+        #expect(received.first.map { String(decoding: $0.body, as: UTF8.self) } == smuggled)
+    }
+
+    /// 103 Early Hints every 0.3 s, or a head trickled byte by byte, is no answer: the
+    /// client gets 504 after `upstreamResponseTimeout`, not the final response seconds later.
+    @Test(arguments: [
+        ScriptedUpstream.Reply(pieces: Array(repeating: "HTTP/1.1 103 Early Hints\r\n\r\n", count: 12)
+            + ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"], pause: 0.3),
+        ScriptedUpstream.Reply(pieces: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".map { String($0) }, pause: 0.1),
+    ])
+    func informationalOrTrickledHeadsDoNotHoldOffTheTimeout(_ reply: ScriptedUpstream.Reply) async throws {
+        var c = ProxyConfiguration()
+        c.upstreamResponseTimeout = .seconds(1)
+        c.clientIdleTimeout = .seconds(1)  // the connection timer's first tick
+        let (h, upstream) = try await Self.start(proxy: c) { _ in reply }
+        defer { upstream.stop() }
+        let started = ContinuousClock.now
+        let r = try await h.get("/jira/acme/slow")
+        let waited = ContinuousClock.now - started
+        await h.stop()
+        #expect(r.status == 504 && r.text.contains("upstream_timeout"))
+        #expect(waited < .seconds(3), "waited \(waited)")
+    }
+
+    /// A response cut short means the server has the request: it is not sent again, even on
+    /// a pooled connection (where a connection closed before any answer is retried).
+    @Test func truncatedResponseIsNotReplayed() async throws {
+        let (h, upstream) = try await Self.start { request in
+            request.head.hasPrefix("GET /jira/first")
+                ? .init("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                : .init("HTTP/1.1 200 OK\r\nContent-Len", close: true)
+        }
+        defer { upstream.stop() }
+        let port = h.port, host = h.host
+        let (first, second) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response) in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("GET /jira/acme/first HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            let first = try client.readResponse()
+            try client.send("POST /jira/acme/second HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 2\r\n\r\nhi")
+            return (first, try client.readResponse())
+        }
+        await h.stop()
+        #expect(first.status == 200)
+        #expect(second.status == 502 && second.text.contains("upstream_failed"))
+        #expect(upstream.received.count == 2, "the POST reached the server once")
     }
 
     @Test func bodilessPostIsSentWithAZeroLength() async throws {

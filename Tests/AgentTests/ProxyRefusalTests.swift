@@ -21,6 +21,23 @@ struct ProxyRefusalTests {
         #expect(h.upstream.requests.count == 4)
     }
 
+    /// The agent's own answers to HEAD carry their length and no body: a body would be
+    /// read by the client as the next response.
+    @Test func answersToHEADHaveNoBody() async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        let port = h.port, host = h.host
+        let (refused, next) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response) in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("HEAD /jira/nope/x HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            let refused = try client.readResponse(headRequest: true)
+            try client.send("GET /jira/acme/x HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            return (refused, try client.readResponse())
+        }
+        #expect(refused.status == 404 && Int(refused.header("content-length") ?? "") ?? 0 > 0)
+        #expect(next.status == 200 && next.text == #"{"ok":true}"#)
+    }
+
     @Test func crossSiteRequestsAreRefused() async throws {
         let h = try await ProxyHarness.start()
         defer { Task { await h.stop() } }

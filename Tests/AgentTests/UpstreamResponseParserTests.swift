@@ -107,6 +107,11 @@ struct UpstreamResponseParserTests {
         #expect(p.heads[0].reason.isEmpty)
     }
 
+    @Test func emptyLinesBeforeTheStatusLineAreSkipped() throws {
+        let p = try Self.parse("\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", split: 1)
+        #expect(p.status == 200 && p.ended && p.body == Array("ok".utf8))
+    }
+
     @Test func sameLengthsRepeatedAreOneLength() throws {
         let p = try Self.parse("HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\nContent-Length: 2\r\n\r\nok")
         #expect(p.ended && p.heads[0].framing == .length(2))
@@ -170,6 +175,17 @@ struct UpstreamResponseParserTests {
         var out = ByteBuffer()
         HopByHopHeaders.writeClientResponseFields(p.heads[0], into: &out)
         #expect(String(buffer: out) == "X-Kept: k\r\n", "Content-Length and Location are the caller's to write")
+    }
+
+    @Test func agentAnswersFrameTheirBodies() {
+        let a = ByteBufferAllocator()
+        let body = Array(#"{"error":"x"}"#.utf8)
+        let plain = String(buffer: HTTPWire.response(a, minor: 1, status: 404, headers: [("Content-Type", "application/json")], body: body, close: false))
+        #expect(plain == "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n" + #"{"error":"x"}"#)
+        let head = String(buffer: HTTPWire.response(a, minor: 1, status: 404, headers: [], body: body, toHEAD: true, close: true))
+        #expect(head == "HTTP/1.1 404 Not Found\r\nContent-Length: 13\r\nConnection: close\r\n\r\n", "HEAD: the length, no body")
+        let noContent = String(buffer: HTTPWire.response(a, minor: 0, status: 204, headers: [("Bad Name", "x"), ("X-Split", "a\r\nSet-Cookie: b")], body: [], close: false))
+        #expect(noContent == "HTTP/1.0 204 No Content\r\n\r\n", "no length for 204, unsafe fields left out")
     }
 
     @Test func chunkHeadersAreLowerCaseHex() {

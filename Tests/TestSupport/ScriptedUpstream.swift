@@ -20,13 +20,24 @@ public final class ScriptedUpstream: @unchecked Sendable {
         }
     }
 
-    /// What to send back, and whether to close the connection after it.
+    /// What to send back, and whether to close the connection after it. With `pieces`, the
+    /// text is sent in that many parts `pause` seconds apart (a slow or trickling server).
     public struct Reply: Sendable {
         public var bytes: [UInt8]
         public var close: Bool
+        public var pieces: [[UInt8]]
+        public var pause: Double
         public init(_ text: String, close: Bool = false) {
             self.bytes = Array(text.utf8)
             self.close = close
+            self.pieces = [bytes]
+            self.pause = 0
+        }
+        public init(pieces: [String], pause: Double, close: Bool = false) {
+            self.pieces = pieces.map { Array($0.utf8) }
+            self.bytes = self.pieces.flatMap { $0 }
+            self.close = close
+            self.pause = pause
         }
     }
 
@@ -115,11 +126,14 @@ public final class ScriptedUpstream: @unchecked Sendable {
             }
             lock.withLock { requests.append(request) }
             let answer = reply(request)
-            var sent = 0
-            while sent < answer.bytes.count {
-                let n = answer.bytes[sent...].withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
-                guard n > 0 else { return }
-                sent += n
+            for (i, piece) in answer.pieces.enumerated() {
+                if i > 0 { Thread.sleep(forTimeInterval: answer.pause) }
+                var sent = 0
+                while sent < piece.count {
+                    let n = piece[sent...].withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                    guard n > 0 else { return }
+                    sent += n
+                }
             }
             if answer.close { return }
         }

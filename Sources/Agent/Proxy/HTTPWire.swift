@@ -64,21 +64,30 @@ enum HTTPWire {
         return out
     }
 
-    /// A complete response with `Content-Length`: the agent's own answers.
+    /// A complete response with `Content-Length`: the agent's own answers. A response to
+    /// HEAD keeps the length and leaves the body out (RFC 9110 §9.3.2); 1xx, 204 and 304
+    /// have neither (§8.6). A field that is not a token name with a value free of control
+    /// characters is left out.
     static func response(_ allocator: ByteBufferAllocator, minor: Int, status: Int, headers: [(String, String)],
-                         body: [UInt8], close: Bool) -> ByteBuffer {
+                         body: [UInt8], toHEAD: Bool = false, close: Bool) -> ByteBuffer {
         var out = allocator.buffer(capacity: 128 + body.count)
         writeStatusLine(&out, minor: minor, status: status)
-        for (name, value) in headers {
+        for (name, value) in headers where isFieldSafe(name: name, value: value) {
             out.writeString(name)
             out.writeStaticString(": ")
             out.writeString(value)
             out.writeStaticString("\r\n")
         }
-        writeField(&out, "Content-Length", body.count)
+        let bodiless = status < 200 || status == 204 || status == 304
+        if !bodiless { writeField(&out, "Content-Length", body.count) }
         if close { out.writeStaticString("Connection: close\r\n") }
         out.writeStaticString("\r\n")
-        out.writeBytes(body)
+        if !bodiless && !toHEAD { out.writeBytes(body) }
         return out
+    }
+
+    static func isFieldSafe(name: String, value: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy(UpstreamResponseParser.isTokenByte)
+            && value.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }
     }
 }

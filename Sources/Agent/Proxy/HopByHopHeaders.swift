@@ -46,8 +46,13 @@ enum HopByHopHeaders {
         for (name, value) in inbound {
             if name.utf8.allSatisfy({ $0 < 0x80 }) {
                 if name.isEqualLowercased("transfer-encoding") { chunked = true; continue }
-                if isHopByHop(name) || isDroppedToward(name) || named.contains(where: { name.isEqualLowercased(name: $0) }) { continue }
-                if name.utf8.count == 14, name.isEqualLowercased("content-length") { hasLength = true }
+                if name.utf8.count == 14, name.isEqualLowercased("content-length") {
+                    // Framing, whatever `Connection` names: without it the body's bytes would
+                    // be read upstream as the next request (smuggling).
+                    hasLength = true
+                } else if isHopByHop(name) || isDroppedToward(name) || named.contains(where: { name.isEqualLowercased(name: $0) }) {
+                    continue
+                }
             } else {
                 let lower = name.lowercased()  // not from the parser; the general path
                 if lower == "transfer-encoding" { chunked = true; continue }

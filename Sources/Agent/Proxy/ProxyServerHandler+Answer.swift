@@ -23,7 +23,7 @@ extension ProxyServerHandler {
     /// Writes a complete response with `Content-Length` and flushes.
     func writeResponse(status: HTTPResponseStatus, version: HTTPVersion, headers: [(String, String)], body: [UInt8]) {
         let response = HTTPWire.response(context.channel.allocator, minor: version.minor == 0 ? 0 : 1, status: Int(status.code),
-                                         headers: headers, body: body, close: closeAfterResponse)
+                                         headers: headers, body: body, toHEAD: answeringHEAD, close: closeAfterResponse)
         context.writeAndFlush(wrapOutboundOut(response), promise: nil)
     }
 

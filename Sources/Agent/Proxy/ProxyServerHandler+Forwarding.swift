@@ -123,7 +123,8 @@ extension ProxyServerHandler {
         out.writeStaticString("\r\n")
         x.upstreamHead = out
         x.upstreamChunked = framing.chunked
-        if x.expectsContinue, !x.requestEnded {
+        if x.expectsContinue, !x.requestEnded, x.head.version.minor >= 1 {
+            // (An HTTP/1.0 client's expectation is ignored, RFC 9110 §10.1.1.)
             var line = context.channel.allocator.buffer(capacity: 25)
             line.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
             context.writeAndFlush(wrapOutboundOut(line), promise: nil)

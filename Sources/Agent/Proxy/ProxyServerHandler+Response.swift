@@ -18,6 +18,7 @@ extension ProxyServerHandler: UpstreamDelegate {
 
     func upstreamRead(_ event: UpstreamResponseParser.Event) {
         guard case .proxying(let x) = state else { return }
+        sawActivity = true
         switch event {
         case .head(let head): responseHead(x, head)
         case .body(let buffer): responseBody(x, buffer)
@@ -26,7 +27,12 @@ extension ProxyServerHandler: UpstreamDelegate {
     }
 
     func upstreamReadComplete() {
-        lastActivity = .now()  // once per batch of reads, not per response event
+        // Activity is a response event (not a 1xx or a trickled head): the clock is read
+        // once per batch of reads.
+        if sawActivity {
+            sawActivity = false
+            lastActivity = .now()
+        }
         if clientNeedsFlush, let context {
             clientNeedsFlush = false
             context.flush()
@@ -104,7 +110,7 @@ extension ProxyServerHandler: UpstreamDelegate {
         _ = head.withBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[head.reason])) }
         out.writeStaticString("\r\n")
         HopByHopHeaders.writeClientResponseFields(head, into: &out)
-        if let location = head.first("location") {
+        if let location = head.first("location"), !head.listContains("location", in: "connection") {
             let value = head.string(location)
             if let rewritten = rewriter(x).rewrite(value) ?? relativeLocation(x, value),
                rewritten.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {

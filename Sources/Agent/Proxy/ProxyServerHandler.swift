@@ -48,6 +48,10 @@ final class ProxyServerHandler: ChannelDuplexHandler {
     var upstreamNeedsFlush = false
     var clientNeedsFlush = false
     var lastActivity = NIODeadline.now()
+    /// A request part or response event arrived since `lastActivity` was last set.
+    var sawActivity = false
+    /// The request being answered is a HEAD: the agent's own answers carry no body.
+    var answeringHEAD = false
     var timer: Scheduled<Void>?
     /// The last link rewriter built, reused while the client keeps the same base.
     var rewriterCache: (host: String, name: String, bases: [String], rewriter: LinkRewriter)?
@@ -87,6 +91,7 @@ final class ProxyServerHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        sawActivity = true
         if !queued.isEmpty || currentRequestEnded {
             queued.append(part)
             pause(.pipelined)
@@ -98,7 +103,12 @@ final class ProxyServerHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        lastActivity = .now()  // once per batch of reads, not per request part
+        // Activity is a request part (a trickled head is none): the clock is read once per
+        // batch of reads.
+        if sawActivity {
+            sawActivity = false
+            lastActivity = .now()
+        }
         if upstreamNeedsFlush {
             upstreamNeedsFlush = false
             if case .proxying(let x) = state, let upstream = x.upstream { upstream.channel.flush() }
@@ -209,6 +219,7 @@ final class ProxyServerHandler: ChannelDuplexHandler {
     }
 
     func start(_ head: HTTPRequestHead) {
+        answeringHEAD = head.method == .HEAD
         if let refusal = RequestScreen.check(head, listener: listener, maxBodySize: proxy.configuration.maxRequestBodySize) {
             logger.info("request refused", metadata: ["code": "\(refusal.code)", "peer": "\(peer)"])
             answer(refusal, version: head.version, requestEnded: false, hasBody: Self.hasBody(head))

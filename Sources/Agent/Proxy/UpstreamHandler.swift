@@ -68,7 +68,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         isClosed = true
         let d = delegate
         delegate = nil
-        d?.upstreamClosed(nil)
+        d?.upstreamClosed(closingError(nil))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -79,8 +79,18 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         isClosed = true
         let d = delegate
         delegate = nil
-        d?.upstreamClosed(error)
+        d?.upstreamClosed(closingError(error))
         context.close(promise: nil)
+    }
+
+    /// What the exchange hears when the connection ends: a response cut short is a
+    /// `ParseError`, which is never retried (the server has the request; RFC 9110 §9.2.2).
+    private func closingError(_ error: (any Error)?) -> (any Error)? {
+        if error is UpstreamResponseParser.ParseError { return error }
+        if !parser.isIdle && parser.receivedResponseBytes {
+            return UpstreamResponseParser.ParseError("the connection closed in the middle of a response")
+        }
+        return error
     }
 
     func read(context: ChannelHandlerContext) {

@@ -58,7 +58,12 @@ struct UpstreamResponseParser {
         state = .head
         requestIsHead = toHEAD
         scanned = 0
+        receivedResponseBytes = false
     }
+
+    /// Some of the outstanding response has arrived (a 1xx counts): if the connection ends
+    /// now, the request has reached the server and must not be sent again.
+    private(set) var receivedResponseBytes = false
 
     /// Whether no response is outstanding (none expected, or the last one is complete).
     var isIdle: Bool {
@@ -74,6 +79,7 @@ struct UpstreamResponseParser {
 
     mutating func append(_ bytes: ByteBuffer) {
         guard bytes.readableBytes > 0 else { return }
+        if !isIdle { receivedResponseBytes = true }
         if buffer == nil || buffer!.readableBytes == 0 {
             buffer = bytes
         } else {
@@ -206,6 +212,14 @@ struct UpstreamResponseParser {
     /// A complete head (`.some(head)`), a skipped 1xx response (`.some(nil)`), or `nil` when
     /// more bytes are needed.
     private mutating func parseHead() throws(ParseError) -> UpstreamResponseHead?? {
+        if scanned == 0 {
+            // Empty lines before a status line (a stray CRLF after the previous response) are
+            // skipped, as llhttp did (RFC 9112 §2.2).
+            while let first = buffer?.readableBytesView.first, first == 0x0D || first == 0x0A {
+                buffer!.moveReaderIndex(forwardBy: 1)
+            }
+            if buffer?.readableBytes == 0 { buffer = nil }
+        }
         guard let available = buffer?.readableBytes, available > 0 else { return nil }
         let end: Int? = buffer!.withUnsafeReadableBytes { raw in
             var i = max(0, scanned)
