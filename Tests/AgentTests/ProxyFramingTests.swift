@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import Testing
 import TestSupport
@@ -219,6 +220,37 @@ struct ProxyFramingTests {
         #expect(first.status == 200)
         #expect(second.status == 502 && second.text.contains("upstream_failed"))
         #expect(upstream.received.count == 2, "the POST reached the server once")
+    }
+
+    /// Each client connection keeps where its last route name led while the catalog is
+    /// unchanged; a reload (SIGHUP) that moves the connection is followed at once, also on a
+    /// connection kept alive across it.
+    @Test func aReloadedCatalogIsFollowedOnAKeptAliveConnection() async throws {
+        let a = try ScriptedUpstream { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na") }
+        let b = try ScriptedUpstream { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb") }
+        defer { a.stop(); b.stop() }
+        func catalog(_ upstream: ScriptedUpstream) -> ConnectionCatalog {
+            ConnectionCatalog(connections: [Connection(id: "acme", jiraURL: URL(string: upstream.baseURL)!, clientID: "c", isDefault: true)])
+        }
+        let current = Box<ConnectionCatalog>()
+        current.value = catalog(a)
+        let server = AgentServer(configuration: .init(tcpPort: 0), catalog: { current.value! },
+                                 tokens: FakeTokenProvider(tokens: ["acme": "tok-acme"]), api: nil, logger: Logger(label: "test"))
+        let port = try await server.start().tcpPort!
+        let host = "127.0.0.1:\(port)"
+        let reloaded = catalog(b)
+        let (before, after) = try await offloaded { () -> ([String], String) in
+            let client = try RawHTTPClient(tcpPort: port)
+            func get() throws -> String {
+                try client.send("GET /jira/acme/x HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+                return try client.readResponse().text
+            }
+            let before = [try get(), try get()]
+            current.value = reloaded
+            return (before, try get())
+        }
+        await server.shutdown()
+        #expect(before == ["a", "a"] && after == "b")
     }
 
     @Test func bodilessPostIsSentWithAZeroLength() async throws {

@@ -3,9 +3,16 @@ public import FoundationEssentials
 /// Every configured connection: the admin's (global) catalog and the user's own, merged
 /// by the rules of DESIGN §3, with the problems found on the way.
 public struct ConnectionCatalog: Sendable {
-    public private(set) var connections: [Connection]
+    public private(set) var connections: [Connection] { didSet { revision = Revision() } }
     /// Team name → connection id (`[teams]` tables; the user's entries win).
-    public private(set) var teams: [String: String]
+    public private(set) var teams: [String: String] { didSet { revision = Revision() } }
+    /// Stands for the connections and teams as they are: a new one whenever they change, so
+    /// what is derived from them (the proxy's route of a name) can be kept until then.
+    public private(set) var revision = Revision()
+
+    public final class Revision: Sendable {
+        init() {}
+    }
     public private(set) var problems: [ConfigProblem]
     /// The files that were read, in order (missing files are not listed).
     public private(set) var files: [String]

@@ -10,8 +10,10 @@ final class ProxyExchange {
         case waiting
         /// A 401 `invalid_token` that will be replaced by a retry (its body is dropped).
         case discardingRejection
-        /// A JSON body collected for link rewriting (bounded by `maxRewriteBodySize`).
-        case buffering(UpstreamResponseHead, ByteBuffer)
+        /// A JSON body collected for link rewriting (bounded by `maxRewriteBodySize`) in
+        /// `bufferedHead` and `collected`. (Kept out of the enum: every `switch` over a
+        /// payload-carrying case copied it, two retains and releases each time.)
+        case buffering
         /// Head sent to the client; body parts pass through as they arrive, chunk-framed
         /// when `chunked`.
         case streaming(chunked: Bool)
@@ -48,6 +50,8 @@ final class ProxyExchange {
     var retriedRejection = false
     var retriedConnection = false
     var response: Response = .waiting
+    var bufferedHead: UpstreamResponseHead?
+    var collected: ByteBuffer?
     var upstreamKeepAlive = false
 
     init(head: HTTPRequestHead, name: String, target: UpstreamTarget, clientHost: String, maxReplayBodySize: Int) {

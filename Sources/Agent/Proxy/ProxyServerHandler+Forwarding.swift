@@ -15,7 +15,12 @@ extension ProxyServerHandler {
     }
 
     func startProxy(_ head: HTTPRequestHead, route: ProxyRoute) {
-        guard let connection = proxy.catalog().resolve(route.name) else {
+        let catalog = proxy.catalog()
+        if let cached = routeCache, cached.revision === catalog.revision, cached.name == route.name {
+            startProxy(head, route: route, target: cached.target, pool: cached.pool)
+            return
+        }
+        guard let connection = catalog.resolve(route.name) else {
             answer(RequestRefusal(status: .notFound, code: "unknown_connection",
                 message: "no connection, team or alias named '\(route.name.prefix(100))'; \(proxy.knownNames()) (jira-auth-agent connections list)"),
                 version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
@@ -31,6 +36,11 @@ extension ProxyServerHandler {
                    version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
             return
         }
+        routeCache = (route.name, catalog.revision, target, pool)
+        startProxy(head, route: route, target: target, pool: pool)
+    }
+
+    func startProxy(_ head: HTTPRequestHead, route: ProxyRoute, target: UpstreamTarget, pool: UpstreamPool) {
         let clientHost = head.headers.first(name: "host") ?? "localhost"
         let x = ProxyExchange(head: head, name: route.name, target: target, clientHost: clientHost,
                               maxReplayBodySize: proxy.configuration.maxReplayBodySize)

@@ -79,7 +79,8 @@ extension ProxyServerHandler: UpstreamDelegate {
         }
         if !x.requestEnded && !x.head.isKeepAlive { closeAfterResponse = true }
         if shouldRewriteBody(x, head) {
-            x.response = .buffering(head, context.channel.allocator.buffer(capacity: 0))
+            x.response = .buffering
+            x.bufferedHead = head
             return
         }
         startStreaming(x, head)
@@ -155,18 +156,22 @@ extension ProxyServerHandler: UpstreamDelegate {
         case .streaming(let chunked):
             writeClientBody(buffer, chunked: chunked)
             clientNeedsFlush = true
-        case .buffering(let head, var collected):
-            x.response = .waiting  // avoid a copy of `collected` while it grows
-            if collected.readableBytes + buffer.readableBytes > proxy.configuration.maxRewriteBodySize {
+        case .buffering:
+            let collectedBytes = x.collected?.readableBytes ?? 0
+            if collectedBytes + buffer.readableBytes > proxy.configuration.maxRewriteBodySize {
                 // Too large to rewrite: pass it through unmodified, streaming from here on.
+                let head = x.bufferedHead!, collected = x.collected
+                x.bufferedHead = nil
+                x.collected = nil
                 startStreaming(x, head)
                 guard case .streaming(let chunked) = x.response else { return }
-                writeClientBody(collected, chunked: chunked)
+                if let collected { writeClientBody(collected, chunked: chunked) }
                 writeClientBody(buffer, chunked: chunked)
+            } else if x.collected == nil {
+                x.collected = buffer  // one read's slice: no copy
             } else {
                 var buffer = buffer
-                if collected.readableBytes == 0 { collected = buffer } else { collected.writeBuffer(&buffer) }
-                x.response = .buffering(head, collected)
+                x.collected!.writeBuffer(&buffer)
             }
         case .discardingRejection, .waiting, .finished:
             break
@@ -192,7 +197,10 @@ extension ProxyServerHandler: UpstreamDelegate {
             fetchToken(x, rejected: x.token)
             x.token = nil
             return
-        case .buffering(let head, let body):
+        case .buffering:
+            let head = x.bufferedHead!, body = x.collected ?? context.channel.allocator.buffer(capacity: 0)
+            x.bufferedHead = nil
+            x.collected = nil
             let rewritten = rewriter(x).rewrite(body) ?? body
             context.write(wrapOutboundOut(clientHead(x, head, .length(rewritten.readableBytes))), promise: nil)
             if rewritten.readableBytes > 0 { context.write(wrapOutboundOut(rewritten), promise: nil) }

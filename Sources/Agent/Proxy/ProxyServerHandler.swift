@@ -55,6 +55,9 @@ final class ProxyServerHandler: ChannelDuplexHandler {
     var timer: Scheduled<Void>?
     /// The last link rewriter built, reused while the client keeps the same base.
     var rewriterCache: (host: String, name: String, bases: [String], rewriter: LinkRewriter)?
+    /// Where the last route name led, reused while the catalog is the same revision: no
+    /// name lookup or `Connection` comparison per request.
+    var routeCache: (name: String, revision: ConnectionCatalog.Revision, target: UpstreamTarget, pool: UpstreamPool)?
     /// The last `Authorization` value built, reused while the token is the same.
     var bearerCache: (token: String, header: String)?
     /// Inside `channelRead`: writes toward the upstream are flushed once, in
