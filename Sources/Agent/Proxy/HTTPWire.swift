@@ -91,3 +91,66 @@ enum HTTPWire {
             && value.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }
     }
 }
+
+/// Appends bytes to memory reserved up front. A message head is some twenty small pieces;
+/// written one by one into a `ByteBuffer`, each paid a capacity check, a uniqueness check
+/// and an exclusivity check (about a tenth of the proxy's user time). Overrunning the
+/// reservation is a programming error and stops the process rather than write past it.
+struct ByteWriter {
+    private let base: UnsafeMutableRawPointer
+    private let capacity: Int
+    private(set) var count = 0
+
+    init(_ memory: UnsafeMutableRawBufferPointer) {
+        base = memory.baseAddress!
+        capacity = memory.count
+    }
+
+    @inline(__always)
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        precondition(bytes.count <= capacity - count, "ByteWriter: reservation too small")
+        (base + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    @inline(__always)
+    mutating func append(_ text: StaticString) {
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    @inline(__always)
+    mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    mutating func append(byte: UInt8) {
+        precondition(count < capacity, "ByteWriter: reservation too small")
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    /// A non-negative decimal number (at most 19 digits).
+    mutating func appendDecimal(_ value: Int) {
+        precondition(value >= 0)
+        var v = value, divisor = 1
+        while v / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            append(byte: UInt8(ascii: "0") + UInt8(v / divisor))
+            v %= divisor
+            divisor /= 10
+        }
+    }
+}
+
+extension ByteBuffer {
+    /// Writes through a `ByteWriter` into `reserve` bytes reserved at the end of the buffer.
+    mutating func write(reserving reserve: Int, _ body: (inout ByteWriter) -> Void) {
+        writeWithUnsafeMutableBytes(minimumWritableBytes: reserve) { memory in
+            var writer = ByteWriter(UnsafeMutableRawBufferPointer(rebasing: memory.prefix(reserve)))
+            body(&writer)
+            return writer.count
+        }
+    }
+}

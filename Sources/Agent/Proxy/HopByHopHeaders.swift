@@ -38,10 +38,13 @@ enum HopByHopHeaders {
     /// back uncompressed and its links can be rewritten. A chunked request body stays
     /// chunked (the proxy re-frames it); the result says which framing the body has.
     static func writeUpstreamRequestFields(_ inbound: HTTPHeaders, host: String, bearer: String,
-                                           into out: inout ByteBuffer) -> (chunked: Bool, hasLength: Bool) {
+                                           into out: inout ByteWriter) -> (chunked: Bool, hasLength: Bool) {
         let named = connectionNamed(in: inbound)
-        HTTPWire.writeField(&out, "Host", host)
-        HTTPWire.writeField(&out, "Authorization", bearer)
+        out.append("Host: ")
+        out.append(host)
+        out.append("\r\nAuthorization: ")
+        out.append(bearer)
+        out.append("\r\n")
         var chunked = false, hasLength = false
         for (name, value) in inbound {
             if name.utf8.allSatisfy({ $0 < 0x80 }) {
@@ -58,12 +61,12 @@ enum HopByHopHeaders {
                 if lower == "transfer-encoding" { chunked = true; continue }
                 if hopByHop.contains(lower) || droppedToward(lower) || named.contains(lower) { continue }
             }
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            out.writeStaticString("\r\n")
+            out.append(name)
+            out.append(": ")
+            out.append(value)
+            out.append("\r\n")
         }
-        if chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if chunked { out.append("Transfer-Encoding: chunked\r\n") }
         return (chunked, hasLength)
     }
 
@@ -77,7 +80,7 @@ enum HopByHopHeaders {
     /// Writes the upstream response's fields as they go back to the caller: hop-by-hop,
     /// `Connection`-named and `Set-Cookie` fields removed; `Content-Length` and `Location`
     /// are left to the caller, which frames the body and rewrites links.
-    static func writeClientResponseFields(_ head: UpstreamResponseHead, into out: inout ByteBuffer) {
+    static func writeClientResponseFields(_ head: UpstreamResponseHead, into out: inout ByteWriter) {
         head.withBytes { raw in
             var named: [Range<Int>] = []
             for field in head.fields where head.name(of: field, is: "connection") {
@@ -105,8 +108,8 @@ enum HopByHopHeaders {
                 }) { continue }
                 // The line as received, from the name to the end of the value: the colon and
                 // the spaces or tabs between are all that lies between them.
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[n.lowerBound..<field.value.upperBound]))
-                out.writeStaticString("\r\n")
+                out.append(UnsafeRawBufferPointer(rebasing: raw[n.lowerBound..<field.value.upperBound]))
+                out.append("\r\n")
             }
         }
     }

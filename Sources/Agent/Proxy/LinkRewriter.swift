@@ -18,7 +18,14 @@ struct LinkRewriter {
         let to: [UInt8]
     }
 
-    private let patterns: [Pattern]
+    /// Where a pattern's bytes are in `bytes`: `from` then `to`.
+    private struct Span {
+        let from: Int, fromCount: Int, to: Int, toCount: Int
+    }
+
+    /// Every pattern's bytes in one array, so the scan takes no reference per candidate.
+    private let bytes: [UInt8]
+    private let spans: [Span]
 
     /// - Parameters:
     ///   - bases: absolute bases without trailing slash (`UpstreamTarget.rewriteBases`).
@@ -31,7 +38,14 @@ struct LinkRewriter {
                 patterns.append(Pattern(from: Array(Self.jsonEscaped(base).utf8), to: Array(Self.jsonEscaped(proxyBase).utf8)))
             }
         }
-        self.patterns = patterns.sorted { $0.from.count > $1.from.count }
+        var bytes: [UInt8] = [], spans: [Span] = []
+        for p in patterns.sorted(by: { $0.from.count > $1.from.count }) {
+            spans.append(Span(from: bytes.count, fromCount: p.from.count, to: bytes.count + p.from.count, toCount: p.to.count))
+            bytes += p.from
+            bytes += p.to
+        }
+        self.bytes = bytes
+        self.spans = spans
     }
 
     /// Whether `text` can be put into a header value and a JSON string as it is: visible
@@ -46,37 +60,46 @@ struct LinkRewriter {
 
     /// The rewritten bytes, or `nil` when nothing matched (the caller keeps the original).
     func rewrite(_ input: ByteBuffer) -> ByteBuffer? {
-        input.withUnsafeReadableBytes { bytes -> ByteBuffer? in
-            var output: ByteBuffer? = nil
-            var copied = 0
-            var i = 0
-            let n = bytes.count
-            while i < n {
-                // Every pattern starts with `h` (http/https): jump to the next candidate.
-                guard let base = bytes.baseAddress,
-                      let hit = memchr(base + i, Int32(UInt8(ascii: "h")), n - i)
-                else { break }
-                i = UnsafeRawPointer(hit) - base
-                var matched: Pattern? = nil
-                for p in patterns where i + p.from.count <= n {
-                    if Self.matches(bytes, at: i, p.from), Self.isBoundary(bytes, at: i + p.from.count) {
-                        matched = p
-                        break
-                    }
+        guard !spans.isEmpty else { return nil }
+        return input.withUnsafeReadableBytes { bytes -> ByteBuffer? in
+            self.bytes.withUnsafeBytes { patternBytes in
+                spans.withUnsafeBufferPointer { spans in
+                    Self.rewrite(bytes, patternBytes, spans)
                 }
-                guard let p = matched else { i += 1; continue }
-                if output == nil {
-                    output = ByteBufferAllocator().buffer(capacity: n + 256)
-                }
-                output!.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copied..<i]))
-                output!.writeBytes(p.to)
-                i += p.from.count
-                copied = i
             }
-            guard var out = output else { return nil }
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copied..<n]))
-            return out
         }
+    }
+
+    private static func rewrite(_ bytes: UnsafeRawBufferPointer, _ patternBytes: UnsafeRawBufferPointer,
+                                _ spans: UnsafeBufferPointer<Span>) -> ByteBuffer? {
+        var output: ByteBuffer? = nil
+        var copied = 0
+        var i = 0
+        let n = bytes.count
+        guard let base = bytes.baseAddress, let patterns = patternBytes.baseAddress else { return nil }
+        while i < n {
+            // Every pattern starts with `h` (http/https): jump to the next candidate.
+            guard let hit = memchr(base + i, Int32(UInt8(ascii: "h")), n - i) else { break }
+            i = UnsafeRawPointer(hit) - base
+            var matched: Span? = nil
+            for span in spans where i + span.fromCount <= n {
+                if memcmp(base + i, patterns + span.from, span.fromCount) == 0, isBoundary(bytes, at: i + span.fromCount) {
+                    matched = span
+                    break
+                }
+            }
+            guard let span = matched else { i += 1; continue }
+            if output == nil {
+                output = ByteBufferAllocator().buffer(capacity: n + 256)
+            }
+            output!.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copied..<i]))
+            output!.writeBytes(UnsafeRawBufferPointer(start: patterns + span.to, count: span.toCount))
+            i += span.fromCount
+            copied = i
+        }
+        guard var out = output else { return nil }
+        out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copied..<n]))
+        return out
     }
 
     /// Rewrites a header value such as `Location` when it starts with a base.
@@ -85,11 +108,6 @@ struct LinkRewriter {
         guard let out = rewrite(buffer) else { return nil }
         buffer = out
         return buffer.readString(length: buffer.readableBytes)
-    }
-
-    private static func matches(_ bytes: UnsafeRawBufferPointer, at i: Int, _ pattern: [UInt8]) -> Bool {
-        for k in 0..<pattern.count where bytes[i + k] != pattern[k] { return false }
-        return true
     }
 
     private static func isBoundary(_ bytes: UnsafeRawBufferPointer, at i: Int) -> Bool {

@@ -120,17 +120,24 @@ extension ProxyServerHandler {
             bearer = "Bearer " + token
             bearerCache = (token, bearer)
         }
-        var out = context.channel.allocator.buffer(capacity: 256 + x.head.uri.utf8.count + bearer.utf8.count)
-        out.writeString(x.head.method.rawValue)
-        out.writeStaticString(" ")
-        out.writeString(x.target.requestTarget(rest: x.routeRest))
-        out.writeStaticString(" HTTP/1.1\r\n")
-        let framing = HopByHopHeaders.writeUpstreamRequestFields(x.head.headers, host: x.target.hostHeader, bearer: bearer, into: &out)
-        if !framing.chunked, !framing.hasLength, [.POST, .PUT, .PATCH].contains(x.head.method) {
-            // No framing from the caller means no body (RFC 9112 §6.3); some servers want it said.
-            out.writeStaticString("Content-Length: 0\r\n")
+        let method = x.head.method.rawValue, target = x.target.requestTarget(rest: x.routeRest)
+        // Everything written, counted generously: each field at most adds ": " and CRLF.
+        var reserve = 160 + method.utf8.count + target.utf8.count + x.target.hostHeader.utf8.count + bearer.utf8.count
+        for (name, value) in x.head.headers { reserve += name.utf8.count + value.utf8.count + 4 }
+        var out = context.channel.allocator.buffer(capacity: reserve)
+        var framing = (chunked: false, hasLength: false)
+        out.write(reserving: reserve) { w in
+            w.append(method)
+            w.append(" ")
+            w.append(target)
+            w.append(" HTTP/1.1\r\n")
+            framing = HopByHopHeaders.writeUpstreamRequestFields(x.head.headers, host: x.target.hostHeader, bearer: bearer, into: &w)
+            if !framing.chunked, !framing.hasLength, [.POST, .PUT, .PATCH].contains(x.head.method) {
+                // No framing from the caller means no body (RFC 9112 §6.3); some servers want it said.
+                w.append("Content-Length: 0\r\n")
+            }
+            w.append("\r\n")
         }
-        out.writeStaticString("\r\n")
         x.upstreamHead = out
         x.upstreamChunked = framing.chunked
         if x.expectsContinue, !x.requestEnded, x.head.version.minor >= 1 {

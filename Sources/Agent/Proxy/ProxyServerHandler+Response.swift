@@ -103,40 +103,57 @@ extension ProxyServerHandler: UpstreamDelegate {
     /// fields filtered (`HopByHopHeaders`), `Location` rewritten to the proxy, the proxy's own
     /// framing and connection fields.
     private func clientHead(_ x: ProxyExchange, _ head: UpstreamResponseHead, _ framing: ClientFraming) -> ByteBuffer {
-        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 64)
-        let minor = x.head.version.minor == 0 ? 0 : 1
-        out.writeStaticString(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        HTTPWire.writeStatusCode(&out, head.status)
-        out.writeStaticString(" ")
-        _ = head.withBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[head.reason])) }
-        out.writeStaticString("\r\n")
-        HopByHopHeaders.writeClientResponseFields(head, into: &out)
-        if let location = head.first("location"), !head.listContains("location", in: "connection") {
-            let value = head.string(location)
-            if let rewritten = rewriter(x).rewrite(value) ?? relativeLocation(x, value),
-               rewritten.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+        // `Location`: the upstream's value, or the rewritten one when it is safe to write.
+        var location: Range<Int>?, rewritten: String?
+        if let field = head.first("location"), !head.listContains("location", in: "connection") {
+            location = field.value
+            let value = head.string(field)
+            if let r = rewriter(x).rewrite(value) ?? relativeLocation(x, value), r.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
                 // (A value with a control character is not written; the upstream's own,
                 // parser-checked value stays.)
-                HTTPWire.writeField(&out, "Location", rewritten)
-            } else {
-                out.writeStaticString("Location: ")
-                _ = head.withBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[location.value])) }
-                out.writeStaticString("\r\n")
+                rewritten = r
             }
         }
-        switch framing {
-        case .none(let length): if let length { HTTPWire.writeField(&out, "Content-Length", length) }
-        case .length(let length): HTTPWire.writeField(&out, "Content-Length", length)
-        case .chunked: out.writeStaticString("Transfer-Encoding: chunked\r\n")
-        case .closeDelimited: closeAfterResponse = true
+        let minor = x.head.version.minor == 0 ? 0 : 1
+        if case .closeDelimited = framing { closeAfterResponse = true }
+        if !x.head.isKeepAlive { closeAfterResponse = true }
+        // Everything written, counted generously: the kept field lines are at most the
+        // upstream's head plus a CR each; the rest is bounded constants and `Location`.
+        let reserve = head.bytes.readableBytes + head.fields.count + (rewritten?.utf8.count ?? 0) + 160
+        var out = context.channel.allocator.buffer(capacity: reserve)
+        out.write(reserving: reserve) { w in
+            w.append(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            w.appendDecimal(min(max(head.status, 100), 999))
+            w.append(" ")
+            head.withBytes { raw in
+                w.append(UnsafeRawBufferPointer(rebasing: raw[head.reason]))
+                w.append("\r\n")
+                HopByHopHeaders.writeClientResponseFields(head, into: &w)
+                if let location {
+                    w.append("Location: ")
+                    if let rewritten { w.append(rewritten) } else { w.append(UnsafeRawBufferPointer(rebasing: raw[location])) }
+                    w.append("\r\n")
+                }
+            }
+            switch framing {
+            case .none(let length):
+                if let length { w.append("Content-Length: "); w.appendDecimal(length); w.append("\r\n") }
+            case .length(let length):
+                w.append("Content-Length: ")
+                w.appendDecimal(length)
+                w.append("\r\n")
+            case .chunked:
+                w.append("Transfer-Encoding: chunked\r\n")
+            case .closeDelimited:
+                break
+            }
+            if closeAfterResponse {
+                w.append("Connection: close\r\n")
+            } else if minor == 0 {
+                w.append("Connection: keep-alive\r\n")
+            }
+            w.append("\r\n")
         }
-        if !x.head.isKeepAlive || closeAfterResponse {
-            closeAfterResponse = true
-            out.writeStaticString("Connection: close\r\n")
-        } else if minor == 0 {
-            out.writeStaticString("Connection: keep-alive\r\n")
-        }
-        out.writeStaticString("\r\n")
         return out
     }
 
