@@ -42,7 +42,7 @@ final class UpstreamPool {
     }
 
     /// Opens a new connection: TCP, TLS with hostname verification when https (SECURITY
-    /// S13), HTTP/1.1 codec.
+    /// S13), and the `UpstreamHandler` that reads responses (`UpstreamResponseParser`).
     func connect() -> EventLoopFuture<UpstreamConnection> {
         let tls = self.tls
         let host = target.host
