@@ -46,19 +46,15 @@ struct ProxyFramingTests {
         let (h, upstream) = try await Self.start { _ in .init(Self.chunked(["abc", "defgh"], type: "application/octet-stream")) }
         defer { upstream.stop() }
         let port = h.port, host = h.host
-        let (first, second, old, closed) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response, RawHTTPClient.Response, Bool) in
-            let client = try RawHTTPClient(tcpPort: port)
-            try client.send("GET /jira/acme/a HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            let first = try client.readResponse()
-            try client.send("GET /jira/acme/b HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            let second = try client.readResponse()
+        let current = try await h.onOneConnection([h.getRequest("/jira/acme/a"), h.getRequest("/jira/acme/b")])
+        let (old, closed) = try await offloaded { () -> (RawHTTPClient.Response, Bool) in
             let client10 = try RawHTTPClient(tcpPort: port)
             try client10.send("GET /jira/acme/c HTTP/1.0\r\nHost: \(host)\r\nConnection: keep-alive\r\n\r\n")
             let old = try client10.readResponse()  // no length: reads to the end of the connection
-            return (first, second, old, client10.isClosedByPeer())
+            return (old, client10.isClosedByPeer())
         }
         await h.stop()
-        for r in [first, second] {
+        for r in current {
             #expect(r.status == 200 && r.text == "abcdefgh")
             #expect(r.header("transfer-encoding") == "chunked" && r.header("content-length") == nil)
         }
@@ -73,14 +69,7 @@ struct ProxyFramingTests {
     @Test func closeDelimitedUpstreamResponseIsNotReusedAndReachesTheClientWhole() async throws {
         let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it", close: true) }
         defer { upstream.stop() }
-        let port = h.port, host = h.host
-        let responses = try await offloaded { () -> [RawHTTPClient.Response] in
-            let client = try RawHTTPClient(tcpPort: port)
-            return try (0..<2).map { _ in
-                try client.send("GET /jira/acme/x HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-                return try client.readResponse()
-            }
-        }
+        let responses = try await h.onOneConnection([h.getRequest("/jira/acme/x"), h.getRequest("/jira/acme/x")])
         await h.stop()
         for r in responses {
             #expect(r.status == 200 && r.text == "all of it" && r.header("transfer-encoding") == "chunked")
@@ -95,14 +84,8 @@ struct ProxyFramingTests {
                 : .init("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
         }
         defer { upstream.stop() }
-        let port = h.port, host = h.host
-        let (head, get) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response) in
-            let client = try RawHTTPClient(tcpPort: port)
-            try client.send("HEAD /jira/acme/x HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            let head = try client.readResponse(headRequest: true)
-            try client.send("GET /jira/acme/y HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            return (head, try client.readResponse())
-        }
+        let r = try await h.onOneConnection(["HEAD /jira/acme/x HTTP/1.1\r\nHost: \(h.host)\r\n\r\n", h.getRequest("/jira/acme/y")])
+        let (head, get) = (r[0], r[1])
         await h.stop()
         #expect(head.status == 200 && head.header("content-length") == "500")
         #expect(get.status == 200 && get.text == "ok", "no body bytes were sent after the HEAD response")
@@ -128,14 +111,8 @@ struct ProxyFramingTests {
     @Test func bytesAfterAResponseKeepThatConnectionOutOfThePool() async throws {
         let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n") }
         defer { upstream.stop() }
-        let port = h.port, host = h.host
-        let (first, second) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response) in
-            let client = try RawHTTPClient(tcpPort: port)  // one client connection: one event loop, one pool
-            try client.send("GET /jira/acme/a HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            let first = try client.readResponse()
-            try client.send("GET /jira/acme/b HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            return (first, try client.readResponse())
-        }
+        let r = try await h.onOneConnection([h.getRequest("/jira/acme/a"), h.getRequest("/jira/acme/b")])
+        let (first, second) = (r[0], r[1])
         await h.stop()
         #expect(first.status == 200 && first.text == "ok")
         #expect(second.status == 200 && second.text == "ok", "the stray bytes were not read as the second answer")
@@ -162,14 +139,11 @@ struct ProxyFramingTests {
         let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n") }
         defer { upstream.stop() }
         let smuggled = "GET /other-app/secret HTTP/1.1\r\nX: "
-        let port = h.port, host = h.host
-        let (first, second) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response) in
-            let client = try RawHTTPClient(tcpPort: port)
-            try client.send("POST /jira/acme/rest/x HTTP/1.1\r\nHost: \(host)\r\nConnection: content-length\r\nContent-Length: \(smuggled.utf8.count)\r\n\r\n\(smuggled)")
-            let first = try client.readResponse()
-            try client.send("GET /jira/acme/rest/y HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            return (first, try client.readResponse())
-        }
+        let r = try await h.onOneConnection([
+            "POST /jira/acme/rest/x HTTP/1.1\r\nHost: \(h.host)\r\nConnection: content-length\r\nContent-Length: \(smuggled.utf8.count)\r\n\r\n\(smuggled)",
+            h.getRequest("/jira/acme/rest/y"),
+        ])
+        let (first, second) = (r[0], r[1])
         await h.stop()
         #expect(first.status == 201 && second.status == 201)
         let received = upstream.received
@@ -208,14 +182,11 @@ struct ProxyFramingTests {
                 : .init("HTTP/1.1 200 OK\r\nContent-Len", close: true)
         }
         defer { upstream.stop() }
-        let port = h.port, host = h.host
-        let (first, second) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response) in
-            let client = try RawHTTPClient(tcpPort: port)
-            try client.send("GET /jira/acme/first HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            let first = try client.readResponse()
-            try client.send("POST /jira/acme/second HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 2\r\n\r\nhi")
-            return (first, try client.readResponse())
-        }
+        let r = try await h.onOneConnection([
+            h.getRequest("/jira/acme/first"),
+            "POST /jira/acme/second HTTP/1.1\r\nHost: \(h.host)\r\nContent-Length: 2\r\n\r\nhi",
+        ])
+        let (first, second) = (r[0], r[1])
         await h.stop()
         #expect(first.status == 200)
         #expect(second.status == 502 && second.text.contains("upstream_failed"))

@@ -26,14 +26,8 @@ struct ProxyRefusalTests {
     @Test func answersToHEADHaveNoBody() async throws {
         let h = try await ProxyHarness.start()
         defer { Task { await h.stop() } }
-        let port = h.port, host = h.host
-        let (refused, next) = try await offloaded { () -> (RawHTTPClient.Response, RawHTTPClient.Response) in
-            let client = try RawHTTPClient(tcpPort: port)
-            try client.send("HEAD /jira/nope/x HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            let refused = try client.readResponse(headRequest: true)
-            try client.send("GET /jira/acme/x HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            return (refused, try client.readResponse())
-        }
+        let r = try await h.onOneConnection(["HEAD /jira/nope/x HTTP/1.1\r\nHost: \(h.host)\r\n\r\n", h.getRequest("/jira/acme/x")])
+        let (refused, next) = (r[0], r[1])
         #expect(refused.status == 404 && Int(refused.header("content-length") ?? "") ?? 0 > 0)
         #expect(next.status == 200 && next.text == #"{"ok":true}"#)
     }

@@ -55,6 +55,22 @@ struct ProxyHarness {
         }
     }
 
+    /// Sends each request (complete, body included) on one client connection — so one
+    /// event loop and one upstream pool — and reads each answer in turn.
+    func onOneConnection(_ requests: [String]) async throws -> [RawHTTPClient.Response] {
+        let port = self.port
+        return try await offloaded {
+            let client = try RawHTTPClient(tcpPort: port)
+            return try requests.map { request in
+                try client.send(request)
+                return try client.readResponse(headRequest: request.hasPrefix("HEAD "))
+            }
+        }
+    }
+
+    /// `GET <path>` as `onOneConnection` wants it.
+    func getRequest(_ path: String) -> String { "GET \(path) HTTP/1.1\r\nHost: \(host)\r\n\r\n" }
+
     func get(_ path: String, extra: String = "") async throws -> RawHTTPClient.Response {
         try await request("GET \(path) HTTP/1.1\r\nHost: \(host)\r\n\(extra)")
     }
