@@ -224,6 +224,35 @@ struct ProxyFramingTests {
         #expect(before == ["a", "a"] && after == "b")
     }
 
+    /// A request that waited for its token while the catalog moved the connection to other
+    /// servers is refused: the token now comes from the new configuration's session and
+    /// must not go to the old servers (nor the request to the new ones unasked).
+    @Test func aReloadDuringTheTokenWaitIsRefusedNotSentAnywhere() async throws {
+        let a = try ScriptedUpstream { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na") }
+        let b = try ScriptedUpstream { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb") }
+        defer { a.stop(); b.stop() }
+        func catalog(_ upstream: ScriptedUpstream) -> ConnectionCatalog {
+            ConnectionCatalog(connections: [Connection(id: "acme", jiraURL: URL(string: upstream.baseURL)!, clientID: "c", isDefault: true)])
+        }
+        let current = Box<ConnectionCatalog>()
+        current.value = catalog(a)
+        let tokens = FakeTokenProvider(tokens: ["acme": "tok-acme"], slowPath: .milliseconds(500))
+        let server = AgentServer(configuration: .init(tcpPort: 0), catalog: { current.value! },
+                                 tokens: tokens, api: nil, logger: Logger(label: "test"))
+        let port = try await server.start().tcpPort!
+        let reloaded = catalog(b)
+        let response = try await offloaded { () -> RawHTTPClient.Response in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("GET /jira/acme/x HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\r\n")
+            Thread.sleep(forTimeInterval: 0.2)  // the request now waits for its token
+            current.value = reloaded
+            return try client.readResponse()
+        }
+        await server.shutdown()
+        #expect(response.status == 503 && response.text.contains("configuration_changed"))
+        #expect(a.received.isEmpty && b.received.isEmpty)
+    }
+
     @Test func bodilessPostIsSentWithAZeroLength() async throws {
         let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 204 No Content\r\n\r\n") }
         defer { upstream.stop() }

@@ -35,4 +35,26 @@ import Testing
         #expect(cache.token("acme", minValid: 0, now: now) == nil)
         #expect(cache.token("labs", minValid: 0, now: now) == "at-labs")
     }
+
+    /// After a reload replaced a connection, the old session (say, finishing a refresh that
+    /// was in flight) can no longer put its token — issued for the old servers — back.
+    @Test func onlyTheOwningSessionWrites() {
+        final class Owner {}
+        let cache = TokenCache()
+        let old = Owner(), new = Owner()
+        cache.adopt("acme", owner: old)
+        cache.set("acme", TokenSet(accessToken: "at-old"), owner: old)
+        #expect(cache.token("acme", minValid: 0, now: now) == "at-old")
+        cache.adopt("acme", owner: new)
+        #expect(cache.token("acme", minValid: 0, now: now) == nil, "the old session's token went with it")
+        cache.set("acme", TokenSet(accessToken: "at-late"), owner: old)
+        cache.remove("acme", owner: old)
+        #expect(cache.token("acme", minValid: 0, now: now) == nil)
+        cache.set("acme", TokenSet(accessToken: "at-new"), owner: new)
+        cache.remove("acme", owner: old)
+        #expect(cache.token("acme", minValid: 0, now: now) == "at-new")
+        cache.retire("acme")
+        cache.set("acme", TokenSet(accessToken: "at-after"), owner: new)
+        #expect(cache.token("acme", minValid: 0, now: now) == nil, "a removed connection takes no writes")
+    }
 }

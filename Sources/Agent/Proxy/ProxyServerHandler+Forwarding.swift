@@ -73,6 +73,14 @@ extension ProxyServerHandler {
             guard case .proxying(let current) = state, current === x else { return }
             switch result {
             case .success(let token):
+                lastActivity = .now()  // the wait for the token is over; the upstream's time starts
+                guard targetIsCurrent(x) else {
+                    logger.info("connection reconfigured during the token wait", metadata: ["connection": "\(id)"])
+                    answer(RequestRefusal(status: .serviceUnavailable, code: "configuration_changed",
+                        message: "the connection '\(id)' was reconfigured while this request waited for a token; send it again"),
+                        version: x.head.version, hasBody: !x.requestEnded)
+                    return
+                }
                 proceed(x, token: token)
             case .failure(let error):
                 logger.info("no token for proxied request", metadata: ["connection": "\(id)", "reason": "\(Self.reason(error))"])
@@ -80,6 +88,18 @@ extension ProxyServerHandler {
                        hasBody: !x.requestEnded)
             }
         }
+    }
+
+    /// After a wait the catalog may have been reloaded (SIGHUP), and the token came from the
+    /// session of the current configuration: the exchange goes on only if that still sends
+    /// it to the servers the exchange was started for (S9, `issued_for`).
+    func targetIsCurrent(_ x: ProxyExchange) -> Bool {
+        let catalog = proxy.catalog()
+        if let cached = routeCache, cached.revision === catalog.revision, cached.name == x.name {
+            return cached.target == x.target
+        }
+        guard let connection = catalog.resolve(x.name), let target = try? UpstreamTarget(connection: connection) else { return false }
+        return target == x.target
     }
 
     func authorizationRefusal(id: String, error: any Error) -> RequestRefusal {

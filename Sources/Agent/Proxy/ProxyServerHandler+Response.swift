@@ -198,6 +198,12 @@ extension ProxyServerHandler: UpstreamDelegate {
     private func responseEnd(_ x: ProxyExchange) {
         let previous = x.response
         x.response = .finished
+        // The connection goes back to the pool (or closes) before its read completes, so
+        // `upstreamReadComplete` will not record this batch: record it here.
+        lastActivity = .now()
+        sawActivity = false
+        // An answer before the request's end: the rest of the request is not read.
+        if !x.requestEnded { closeAfterResponse = true }
         if let upstream = x.upstream {
             x.upstream = nil
             if x.upstreamKeepAlive && x.endSentUpstream { x.pool?.release(upstream) }
@@ -228,7 +234,6 @@ extension ProxyServerHandler: UpstreamDelegate {
         }
         clientNeedsFlush = false
         context.flush()
-        if !x.requestEnded { closeAfterResponse = true }
         finishExchange()
     }
 

@@ -251,6 +251,7 @@ final class ProxyServerHandler: ChannelDuplexHandler {
         if case .answered(let ended) = state, !ended { return }  // wait for the request's end
         state = .idle
         lastActivity = .now()
+        sawActivity = false
         if closeAfterResponse {
             state = .closed
             context.close(promise: nil)

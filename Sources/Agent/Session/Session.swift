@@ -185,13 +185,13 @@ public actor Session {
             if let stored = try? await store.load(connection: connection.id), stored.refreshToken != tokens.refreshToken {
                 logger.info("refresh token changed in the keyring; using it")
                 state = .authorized(stored)
-                cache.set(connection.id, stored)
+                cache.set(connection.id, stored, owner: self)
                 schedule(for: stored)
                 return stored
             }
             deadRefreshToken = tokens.refreshToken
             state = .needsReauthorization(reason: error.message, account: tokens.account)
-            cache.remove(connection.id)
+            cache.remove(connection.id, owner: self)
             cancelTimer()
             lastError = error.message
             logger.warning("refresh refused; authorization needed")
@@ -226,9 +226,9 @@ public actor Session {
         do {
             try await store.save(tokens, for: identity(account: tokens.account))
             unsaved = false
-            cache.set(connection.id, tokens)
+            cache.set(connection.id, tokens, owner: self)
         } catch {
-            cache.remove(connection.id)
+            cache.remove(connection.id, owner: self)
             throw KeyringFailure.agentError(error, connection: connection.id)
         }
     }
@@ -250,7 +250,7 @@ public actor Session {
         var tokens: TokenSet? = state.tokens ?? pendingRevocation
         if tokens == nil { tokens = try? await store.load(connection: connection.id) }
         state = .revoked
-        cache.remove(connection.id)
+        cache.remove(connection.id, owner: self)
         var report = RevocationReport(connection: connection.id)
         if let tokens {
             report = await Revoker(client: client, logger: logger).revoke(tokens)
@@ -288,7 +288,7 @@ public actor Session {
         }
         if let loaded {
             state = .authorized(loaded)
-            cache.set(connection.id, loaded)
+            cache.set(connection.id, loaded, owner: self)
             schedule(for: loaded)
         } else {
             state = .unauthorized
@@ -318,7 +318,7 @@ public actor Session {
         logger.info("tokens from a login outside the agent adopted")
         generation += 1
         state = .authorized(stored)
-        cache.set(connection.id, stored)
+        cache.set(connection.id, stored, owner: self)
         lastError = nil
         schedule(for: stored)
     }

@@ -52,13 +52,16 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
         contents.withLockedValue { $0.sessions = sessions }
     }
 
+    /// A session for `connection`, which owns the connection's cache entry from now on.
     private func makeSession(_ connection: Connection) -> Session {
         let d = dependencies
         let client = ConnectionOAuthClient(connection: connection, http: d.http, secrets: d.secrets, logger: d.logger)
-        return Session(connection: connection, client: client, store: d.store,
-                       authorizer: Authorizer(launcher: d.launcher, logger: d.logger), cache: cache,
-                       clock: d.clock, policy: d.policy, notifier: d.notifier, logger: d.logger,
-                       proactiveRefresh: d.proactiveRefresh)
+        let session = Session(connection: connection, client: client, store: d.store,
+                              authorizer: Authorizer(launcher: d.launcher, logger: d.logger), cache: cache,
+                              clock: d.clock, policy: d.policy, notifier: d.notifier, logger: d.logger,
+                              proactiveRefresh: d.proactiveRefresh)
+        cache.adopt(connection.id, owner: session)
+        return session
     }
 
     public var catalog: ConnectionCatalog { contents.withLockedValue { $0.catalog } }
@@ -104,14 +107,16 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
                     fresh.append(session)
                 }
             }
-            for (id, session) in contents.sessions where next[id] !== session { stopped.append(session) }
+            for (id, session) in contents.sessions where next[id] !== session {
+                stopped.append(session)
+                // Before the new catalog is visible: no token of a removed connection stays
+                // served (a changed one's was dropped by `makeSession`).
+                if next[id] == nil { cache.retire(id) }
+            }
             contents = Contents(catalog: catalog, sessions: next)
             return stopped
         }
-        for session in stopped {
-            await session.shutdown()
-            cache.remove(session.connection.id)
-        }
+        for session in stopped { await session.shutdown() }
         for session in fresh { await session.start() }
     }
 
