@@ -161,8 +161,7 @@ struct ProxyFramingTests {
     ])
     func informationalOrTrickledHeadsDoNotHoldOffTheTimeout(_ reply: ScriptedUpstream.Reply) async throws {
         var c = ProxyConfiguration()
-        c.upstreamResponseTimeout = .seconds(1)
-        c.clientIdleTimeout = .seconds(1)  // the connection timer's first tick
+        c.upstreamResponseTimeout = .seconds(1)  // shorter than clientIdleTimeout (60 s)
         let (h, upstream) = try await Self.start(proxy: c) { _ in reply }
         defer { upstream.stop() }
         let started = ContinuousClock.now

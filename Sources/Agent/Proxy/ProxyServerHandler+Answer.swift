@@ -60,7 +60,9 @@ extension ProxyServerHandler {
 
     /// One timer per connection, re-armed at the current deadline when it fires: an idle
     /// connection or an incomplete request head is closed after `clientIdleTimeout`, an
-    /// upstream that does not answer gets 504, a stalled transfer is cut.
+    /// upstream that does not answer gets 504, a stalled transfer is cut. It fires at least
+    /// every `timerPeriod`, so a limit shorter than the one it was armed for (the state
+    /// changed since) is kept to within that.
     func armTimer(after delay: TimeAmount) {
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             timer = nil
@@ -83,7 +85,7 @@ extension ProxyServerHandler {
         let deadline = lastActivity + limit
         let now = NIODeadline.now()
         guard now >= deadline else {
-            armTimer(after: deadline - now)
+            armTimer(after: min(deadline - now, timerPeriod))
             return
         }
         logger.debug("connection timed out", metadata: ["state": "\(stateName)"])
@@ -94,6 +96,12 @@ extension ProxyServerHandler {
         } else {
             context.close(promise: nil)
         }
+    }
+
+    /// The shortest of the limits the timer enforces.
+    var timerPeriod: TimeAmount {
+        let c = proxy.configuration
+        return min(c.clientIdleTimeout, c.upstreamResponseTimeout, c.stallTimeout, c.tokenWait + .seconds(5))
     }
 
     var stateName: String {

@@ -79,7 +79,7 @@ final class ProxyServerHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.pools = proxy.pools(for: context.eventLoop)
-        armTimer(after: proxy.configuration.clientIdleTimeout)
+        armTimer(after: timerPeriod)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
