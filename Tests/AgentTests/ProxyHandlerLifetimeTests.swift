@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import NIOPosix
 import Testing
 import TestSupport
 @testable import Agent
@@ -36,4 +37,60 @@ import TestSupport
         }()
         #expect(released == nil, "the handler outlived its connection")
     }
+
+    /// Proxied requests too: while an exchange runs, its upstream connection's handler
+    /// holds the client's handler (`UpstreamHandler.delegate`, strong); every way an exchange
+    /// ends must let go of it — a completed response (the connection goes to the pool), the
+    /// client leaving mid-response, and the upstream failing.
+    @Test(arguments: ["complete", "client leaves mid-response", "upstream fails"])
+    func proxiedHandlerIsFreed(_ ending: String) async throws {
+        let upstream = try ScriptedUpstream { _ in
+            switch ending {
+            case "complete": return .init("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            case "upstream fails": return .init("HTTP/1.1 200 OK\r\nContent-Len", close: true)
+            default: return .init(pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", "cd"], pause: 1)
+            }
+        }
+        defer { upstream.stop() }
+        let catalog = ConnectionCatalog(connections: [Connection(id: "acme", jiraURL: URL(string: upstream.baseURL)!, clientID: "c")])
+        let proxy = JiraProxy(catalog: { catalog }, tokens: FakeTokenProvider(tokens: ["acme": "t"]),
+                              configuration: ProxyConfiguration(), logger: Logger(label: "test"))
+        let handlers = Box<[WeakHandler]>()
+        handlers.value = []
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = ProxyServerHandler(proxy: proxy, listener: .unixSocket(tcpPort: nil),
+                                                     peer: PeerCredentials(uid: getuid()), api: nil, apiBodyLimit: 1024)
+                    handlers.value!.append(WeakHandler(handler))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = server.localAddress!.port!
+        let answered = try await offloaded { () -> Int in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("GET /jira/acme/x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            if ending == "client leaves mid-response" {
+                Thread.sleep(forTimeInterval: 0.3)  // the head and half the body are on their way
+                return 0
+            }
+            return try client.readResponse().status
+        }  // the client's socket closes here
+        #expect(answered == (ending == "complete" ? 200 : ending == "upstream fails" ? 502 : 0))
+        var freed = false
+        for _ in 0..<50 where !freed {
+            try await Task.sleep(for: .milliseconds(50))
+            freed = handlers.value!.allSatisfy { $0.handler == nil }
+        }
+        try await server.close()
+        #expect(handlers.value!.count == 1)
+        #expect(freed, "the client's handler outlived its connection (\(ending))")
+    }
+}
+
+final class WeakHandler: @unchecked Sendable {
+    weak var handler: ProxyServerHandler?
+    init(_ handler: ProxyServerHandler) { self.handler = handler }
 }
