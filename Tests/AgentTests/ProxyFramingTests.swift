@@ -196,19 +196,9 @@ struct ProxyFramingTests {
     /// unchanged; a reload (SIGHUP) that moves the connection is followed at once, also on a
     /// connection kept alive across it.
     @Test func aReloadedCatalogIsFollowedOnAKeptAliveConnection() async throws {
-        let a = try ScriptedUpstream { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na") }
-        let b = try ScriptedUpstream { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb") }
-        defer { a.stop(); b.stop() }
-        func catalog(_ upstream: ScriptedUpstream) -> ConnectionCatalog {
-            ConnectionCatalog(connections: [Connection(id: "acme", jiraURL: URL(string: upstream.baseURL)!, clientID: "c", isDefault: true)])
-        }
-        let current = Box<ConnectionCatalog>()
-        current.value = catalog(a)
-        let server = AgentServer(configuration: .init(tcpPort: 0), catalog: { current.value! },
-                                 tokens: FakeTokenProvider(tokens: ["acme": "tok-acme"]), api: nil, logger: Logger(label: "test"))
-        let port = try await server.start().tcpPort!
-        let host = "127.0.0.1:\(port)"
-        let reloaded = catalog(b)
+        let r = try await Reloadable.start(tokens: FakeTokenProvider(tokens: ["acme": "tok-acme"]))
+        let port = r.port, host = "127.0.0.1:\(r.port)", current = r.current
+        let reloaded = r.catalog(r.b)
         let (before, after) = try await offloaded { () -> ([String], String) in
             let client = try RawHTTPClient(tcpPort: port)
             func get() throws -> String {
@@ -219,7 +209,7 @@ struct ProxyFramingTests {
             current.value = reloaded
             return (before, try get())
         }
-        await server.shutdown()
+        await r.stop()
         #expect(before == ["a", "a"] && after == "b")
     }
 
@@ -227,19 +217,9 @@ struct ProxyFramingTests {
     /// servers is refused: the token now comes from the new configuration's session and
     /// must not go to the old servers (nor the request to the new ones unasked).
     @Test func aReloadDuringTheTokenWaitIsRefusedNotSentAnywhere() async throws {
-        let a = try ScriptedUpstream { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na") }
-        let b = try ScriptedUpstream { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb") }
-        defer { a.stop(); b.stop() }
-        func catalog(_ upstream: ScriptedUpstream) -> ConnectionCatalog {
-            ConnectionCatalog(connections: [Connection(id: "acme", jiraURL: URL(string: upstream.baseURL)!, clientID: "c", isDefault: true)])
-        }
-        let current = Box<ConnectionCatalog>()
-        current.value = catalog(a)
-        let tokens = FakeTokenProvider(tokens: ["acme": "tok-acme"], slowPath: .milliseconds(500))
-        let server = AgentServer(configuration: .init(tcpPort: 0), catalog: { current.value! },
-                                 tokens: tokens, api: nil, logger: Logger(label: "test"))
-        let port = try await server.start().tcpPort!
-        let reloaded = catalog(b)
+        let r = try await Reloadable.start(tokens: FakeTokenProvider(tokens: ["acme": "tok-acme"], slowPath: .milliseconds(500)))
+        let port = r.port, current = r.current
+        let reloaded = r.catalog(r.b)
         let response = try await offloaded { () -> RawHTTPClient.Response in
             let client = try RawHTTPClient(tcpPort: port)
             try client.send("GET /jira/acme/x HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\r\n")
@@ -247,9 +227,9 @@ struct ProxyFramingTests {
             current.value = reloaded
             return try client.readResponse()
         }
-        await server.shutdown()
+        await r.stop()
         #expect(response.status == 503 && response.text.contains("configuration_changed"))
-        #expect(a.received.isEmpty && b.received.isEmpty)
+        #expect(r.a.received.isEmpty && r.b.received.isEmpty)
     }
 
     @Test func bodilessPostIsSentWithAZeroLength() async throws {
@@ -259,6 +239,39 @@ struct ProxyFramingTests {
         await h.stop()
         #expect(r.status == 204 && r.header("content-length") == nil && r.header("transfer-encoding") == nil)
         #expect(upstream.received.first?.header("content-length") == "0")
+    }
+}
+
+/// Two upstreams answering `a` and `b`, and an agent whose catalog (`current`) sends `acme`
+/// to one of them; setting `current` moves it, as a SIGHUP reload does.
+struct Reloadable {
+    let a: ScriptedUpstream
+    let b: ScriptedUpstream
+    let current: Box<ConnectionCatalog>
+    let server: AgentServer
+    let port: Int
+
+    static func start(tokens: FakeTokenProvider) async throws -> Reloadable {
+        let a = try ScriptedUpstream { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na") }
+        let b = try ScriptedUpstream { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb") }
+        let current = Box<ConnectionCatalog>()
+        current.value = catalog(a)
+        let server = AgentServer(configuration: .init(tcpPort: 0), catalog: { current.value! },
+                                 tokens: tokens, api: nil, logger: Logger(label: "test"))
+        let port = try await server.start().tcpPort!
+        return Reloadable(a: a, b: b, current: current, server: server, port: port)
+    }
+
+    static func catalog(_ upstream: ScriptedUpstream) -> ConnectionCatalog {
+        ConnectionCatalog(connections: [Connection(id: "acme", jiraURL: URL(string: upstream.baseURL)!, clientID: "c", isDefault: true)])
+    }
+
+    func catalog(_ upstream: ScriptedUpstream) -> ConnectionCatalog { Self.catalog(upstream) }
+
+    func stop() async {
+        await server.shutdown()
+        a.stop()
+        b.stop()
     }
 }
 
