@@ -232,6 +232,23 @@ struct ProxyFramingTests {
         #expect(r.a.received.isEmpty && r.b.received.isEmpty)
     }
 
+    /// An upstream that answers before the upload is complete (a refusal): the client is
+    /// told the connection closes, and it does.
+    @Test func anAnswerBeforeTheRequestEndsClosesTheConnectionAndSaysSo() async throws {
+        let upstream = try ScriptedUpstream(readsBodies: false) { _ in .init("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n") }
+        defer { upstream.stop() }
+        let h = try await ProxyHarness.start(jiraURL: "\(upstream.baseURL)/jira")
+        let port = h.port, host = h.host
+        let (response, closed) = try await offloaded { () -> (RawHTTPClient.Response, Bool) in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("POST /jira/acme/rest/api/2/attachment HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 100000\r\n\r\nfirst part")
+            let response = try client.readResponse()
+            return (response, client.isClosedByPeer())
+        }
+        await h.stop()
+        #expect(response.status == 413 && response.header("connection") == "close" && closed)
+    }
+
     @Test func bodilessPostIsSentWithAZeroLength() async throws {
         let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 204 No Content\r\n\r\n") }
         defer { upstream.stop() }

@@ -47,9 +47,13 @@ public final class ScriptedUpstream: @unchecked Sendable {
     private var requests: [Request] = []
     private var connectionCount = 0
     private let reply: @Sendable (Request) -> Reply
+    private let readsBodies: Bool
 
-    public init(reply: @escaping @Sendable (Request) -> Reply) throws {
+    /// With `readsBodies: false` it answers as soon as a request head is in, as a server
+    /// refusing an upload does, and reads no body.
+    public init(readsBodies: Bool = true, reply: @escaping @Sendable (Request) -> Reply) throws {
         self.reply = reply
+        self.readsBodies = readsBodies
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -113,7 +117,9 @@ public final class ScriptedUpstream: @unchecked Sendable {
             while let l = line(), !l.isEmpty { lines.append(l) }
             guard !lines.isEmpty else { return }
             var request = Request(head: lines.joined(separator: "\r\n"), body: [], connection: number)
-            if request.header("transfer-encoding")?.lowercased() == "chunked" {
+            if !readsBodies {
+                // answered at once; whatever body follows is left unread
+            } else if request.header("transfer-encoding")?.lowercased() == "chunked" {
                 while let sizeLine = line(), let size = Int(sizeLine.split(separator: ";").first ?? "", radix: 16), size > 0 {
                     guard let data = bytes(size) else { return }
                     request.body += data

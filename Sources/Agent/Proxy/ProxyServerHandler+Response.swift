@@ -77,7 +77,9 @@ extension ProxyServerHandler: UpstreamDelegate {
             x.response = .discardingRejection
             return
         }
-        if !x.requestEnded && !x.head.isKeepAlive { closeAfterResponse = true }
+        // An answer before the request's end (a refusal mid-upload): the rest of the request
+        // will not be read, so the connection closes after it — and the head says so.
+        if !x.requestEnded { closeAfterResponse = true }
         if shouldRewriteBody(x, head) {
             x.response = .buffering
             x.bufferedHead = head
