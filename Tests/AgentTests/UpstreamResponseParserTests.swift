@@ -93,6 +93,7 @@ struct UpstreamResponseParserTests {
         let p = try Self.parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", split: 4)
         #expect(p.heads.count == 1 && p.status == 201 && p.ended)
         #expect(throws: UpstreamResponseParser.ParseError.self) { try Self.parse("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n") }
+        #expect(throws: UpstreamResponseParser.ParseError.self) { try Self.parse("HTTP/1.0 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n\r\n") }
     }
 
     @Test func keepAliveFollowsVersionAndConnection() throws {
@@ -110,6 +111,12 @@ struct UpstreamResponseParserTests {
     @Test func emptyLinesBeforeTheStatusLineAreSkipped() throws {
         let p = try Self.parse("\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", split: 1)
         #expect(p.status == 200 && p.ended && p.body == Array("ok".utf8))
+    }
+
+    @Test func chunkExtensionsAndTrailersOfTheGrammarAreAccepted() throws {
+        let p = try Self.parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "2 ; a = 1 ; b=\"q \\\" ;\"\r\nab\r\n1;c\r\nc\r\n0\r\nX-T: 1\r\nY: \r\n\r\n", split: 3)
+        #expect(p.ended && p.body == Array("abc".utf8))
     }
 
     @Test func sameLengthsRepeatedAreOneLength() throws {
@@ -142,6 +149,14 @@ struct UpstreamResponseParserTests {
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n",        // 16 hex digits
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",                // data longer than its size
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\nab\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n0\r\n\r\n",            // bare LF in the framing
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nnot a field\r\n\r\n",  // trailer line
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=\r\nab\r\n0\r\n\r\n",       // extension without a value
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;\u{80}x\r\nab\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=\"a\r\nab\r\n0\r\n\r\n",     // unterminated quoted value
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nab\r\n0\r\n\r\n",          // whitespace with no extension
     ])
     func ambiguousResponsesAreRefused(_ text: String) {
         #expect(throws: UpstreamResponseParser.ParseError.self) { _ = try Self.parse(text) }

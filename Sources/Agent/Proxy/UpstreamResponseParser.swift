@@ -141,8 +141,11 @@ struct UpstreamResponseParser {
                 if line.readableBytes == 0 {
                     state = .ending
                 } else {
+                    // Each a field line, as in the head (RFC 9112 §7.1.2).
                     try line.withUnsafeReadableBytes { raw throws(ParseError) in
-                        for b in raw where b < 0x20 && b != 0x09 || b == 0x7F { throw ParseError("control character in a trailer") }
+                        guard let colon = raw.firstIndex(of: UInt8(ascii: ":")), colon > 0,
+                              raw[..<colon].allSatisfy(Self.isTokenByte) else { throw ParseError("bad trailer field") }
+                        try Self.checkValueBytes(raw, colon + 1..<raw.count)
                     }
                     state = .trailers(seen: seen + line.readableBytes + 2)
                 }
@@ -160,8 +163,9 @@ struct UpstreamResponseParser {
         return slice
     }
 
-    /// The next line without its CRLF (a bare LF also ends it, RFC 9112 §2.2), or `nil` when
-    /// it is not complete yet. A CR anywhere else is refused.
+    /// The next line of the chunked framing without its CRLF, or `nil` when it is not
+    /// complete yet. Only CRLF ends it (RFC 9112 §7.1; the bare-LF leniency of §2.2 is for
+    /// the head alone), and a CR anywhere else is refused.
     private mutating func takeLine(limit: Int, what: StaticString) throws(ParseError) -> ByteBuffer? {
         guard let available = buffer?.readableBytes, available > 0 else { return nil }
         let lf = buffer!.withUnsafeReadableBytes { raw in Self.indexOfLF(raw, from: 0) }
@@ -173,9 +177,10 @@ struct UpstreamResponseParser {
         var line = buffer!.readSlice(length: lf + 1)!
         if buffer!.readableBytes == 0 { buffer = nil }
         line.moveWriterIndex(to: line.writerIndex - 1)
-        if line.readableBytes > 0, line.getInteger(at: line.writerIndex - 1, as: UInt8.self) == 0x0D {
-            line.moveWriterIndex(to: line.writerIndex - 1)
+        guard line.readableBytes > 0, line.getInteger(at: line.writerIndex - 1, as: UInt8.self) == 0x0D else {
+            throw ParseError("bare LF in the chunked framing")
         }
+        line.moveWriterIndex(to: line.writerIndex - 1)
         let cr = line.withUnsafeReadableBytes { $0.contains(0x0D) }
         if cr { throw ParseError("CR inside a line") }
         return line
@@ -200,10 +205,37 @@ struct UpstreamResponseParser {
                 i += 1
             }
             guard i > 0 else { throw ParseError("chunk size missing") }
-            while i < raw.count, raw[i] == 0x20 || raw[i] == 0x09 { i += 1 }
-            if i < raw.count {
-                guard raw[i] == UInt8(ascii: ";") else { throw ParseError("bad chunk size") }
-                for b in raw[i...] where b < 0x20 && b != 0x09 || b == 0x7F { throw ParseError("control character in a chunk extension") }
+            // *( BWS ";" BWS ext-name [ BWS "=" BWS ( token / quoted-string ) ] )
+            func skipBWS() { while i < raw.count, raw[i] == 0x20 || raw[i] == 0x09 { i += 1 } }
+            func token() -> Bool {
+                let start = i
+                while i < raw.count, isTokenByte(raw[i]) { i += 1 }
+                return i > start
+            }
+            func quoted() -> Bool {
+                guard i < raw.count, raw[i] == 0x22 else { return false }
+                i += 1
+                while i < raw.count {
+                    let b = raw[i]
+                    if b == 0x22 { i += 1; return true }
+                    if b == 0x5C { i += 1; guard i < raw.count else { return false } }
+                    else if b < 0x20 && b != 0x09 || b == 0x7F { return false }
+                    i += 1
+                }
+                return false
+            }
+            while i < raw.count {
+                skipBWS()  // (only before a ";": whitespace at the end of the line is refused)
+                guard i < raw.count, raw[i] == UInt8(ascii: ";") else { throw ParseError("bad chunk size") }
+                i += 1
+                skipBWS()
+                guard token() else { throw ParseError("bad chunk extension") }
+                skipBWS()
+                if i < raw.count, raw[i] == UInt8(ascii: "=") {
+                    i += 1
+                    skipBWS()
+                    guard token() || quoted() else { throw ParseError("bad chunk extension") }
+                }
             }
             return size
         }
@@ -256,6 +288,8 @@ struct UpstreamResponseParser {
             // 100 Continue, 103 Early Hints: dropped; the final response follows. A 101 would
             // switch protocols, and the proxy never asks for that (`Upgrade` is not forwarded).
             if head.status == 101 { throw ParseError("unexpected 101 Switching Protocols") }
+            // HTTP/1.0 has no 1xx responses (RFC 9110 §15.2): not skipped as one.
+            if head.minorVersion == 0 { throw ParseError("1xx response in HTTP/1.0") }
             return .some(nil)
         }
         head.framing = try framing(of: head)
