@@ -31,6 +31,34 @@ struct ProxyStreamingTests {
         #expect(growth < 16 * 1024 * 1024)
     }
 
+    /// A client that stops reading: the proxy stops reading the upstream (backpressure)
+    /// instead of queueing the rest of the 50 MB for it.
+    @Test func aClientThatStopsReadingHoldsTheUpstreamBack() async throws {
+        let h = try await ProxyHarness.start { _ in
+            .init(headers: [("Content-Type", "application/octet-stream")], generatedBodySize: Self.size)
+        }
+        defer { Task { await h.stop() } }
+        _ = try await h.get("/jira/acme/warmup")
+        let before = currentRSS()
+        resetPeakRSS()
+        let host = h.host, port = h.port, size = Self.size
+        let (received, growth) = try await offloaded { () -> (Int, Int) in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("GET /jira/acme/secure/attachment/1/big.bin HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            var received = 0
+            func readSome() -> Int { chunk.withUnsafeMutableBytes { read(client.fd, $0.baseAddress, $0.count) } }
+            while received < 1 << 20 { let n = readSome(); guard n > 0 else { break }; received += n }
+            Thread.sleep(forTimeInterval: 1.5)  // the client stalls; without backpressure the rest piles up
+            let growth = peakRSS() - before
+            while received < size { let n = readSome(); guard n > 0 else { break }; received += n }
+            return (received, growth)
+        }
+        print("stalled download: RSS growth \(growth / 1024) KiB while the client did not read")
+        #expect(received >= size)
+        #expect(growth < 16 * 1024 * 1024)
+    }
+
     @Test func fiftyMegabyteUploadDoesNotGrowMemory() async throws {
         let h = try await ProxyHarness.start()
         defer { Task { await h.stop() } }

@@ -11,12 +11,10 @@ protocol UpstreamDelegate: AnyObject {
 
 /// The one handler of an upstream channel (after TLS): parses responses with
 /// `UpstreamResponseParser` and hands their events to the exchange that owns the
-/// connection; withholds `read` while the client cannot take more bytes (backpressure for
+/// connection; turns `autoRead` off while the client cannot take more bytes (backpressure for
 /// large downloads). Requests are written as bytes by the exchange (`HTTPWire`).
-final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
+final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
 
     /// The exchange that owns the connection. Strong, and cleared on every path that ends
     /// an exchange (release to the pool, close, abandon, the connection's end): a weak
@@ -26,7 +24,6 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var delegate: (any UpstreamDelegate)?
     private var parser: UpstreamResponseParser
     private var readsPaused = false
-    private var pendingRead = false
     private var context: ChannelHandlerContext?
     private(set) var isClosed = false
 
@@ -98,19 +95,23 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return error
     }
 
-    func read(context: ChannelHandlerContext) {
-        if readsPaused { pendingRead = true } else { context.read() }
+    /// Backpressure by the channel's `autoRead`, not by intercepting `read` (see
+    /// `ProxyServerHandler.pause`).
+    func pauseReads() {
+        guard !readsPaused else { return }
+        readsPaused = true
+        setAutoRead(false)
     }
-
-    func pauseReads() { readsPaused = true }
 
     func resumeReads() {
         guard readsPaused else { return }
         readsPaused = false
-        if pendingRead, let context {
-            pendingRead = false
-            context.read()
-        }
+        setAutoRead(true)
+    }
+
+    private func setAutoRead(_ on: Bool) {
+        guard let context, context.channel.isActive else { return }
+        try? context.channel.syncOptions?.setOption(.autoRead, value: on)
     }
 }
 
