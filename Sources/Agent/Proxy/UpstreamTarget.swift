@@ -2,7 +2,9 @@ import FoundationEssentials
 
 /// Where one connection's API calls go, parsed once from `Connection.apiBaseURL` so the hot
 /// path never touches `URL` (issue 5: "forwards to `gateway_url` if set, else `jira_url`").
-struct UpstreamTarget: Sendable, Equatable {
+/// A class: every request holds it, and a struct of eight strings cost eight retains and
+/// releases per copy.
+final class UpstreamTarget: Sendable, Equatable {
     enum Scheme: Sendable, Equatable { case http, https }
 
     let connectionID: String
@@ -60,6 +62,12 @@ struct UpstreamTarget: Sendable, Equatable {
         if rest.isEmpty { return basePath.isEmpty ? "/" : basePath + "/" }
         if rest.utf8.first == UInt8(ascii: "?") { return (basePath.isEmpty ? "/" : basePath + "/") + rest }
         return basePath + rest
+    }
+
+    static func == (a: UpstreamTarget, b: UpstreamTarget) -> Bool {
+        a === b || (a.connectionID == b.connectionID && a.scheme == b.scheme && a.host == b.host && a.port == b.port
+            && a.hostHeader == b.hostHeader && a.basePath == b.basePath && a.caBundle == b.caBundle
+            && a.rewriteBases == b.rewriteBases)
     }
 
     /// The key of the TLS and connection pools: what the TCP/TLS connection depends on.
