@@ -208,7 +208,7 @@ struct UpstreamResponseParserTests {
         #expect(String(buffer: HTTPWire.chunkHeader(ByteBufferAllocator(), size: 255)) == "ff\r\n")
         #expect(String(buffer: HTTPWire.chunkHeader(ByteBufferAllocator(), size: 65536)) == "10000\r\n")
         var out = ByteBuffer()
-        for n in [0, 7, 10, 1056, 1_000_000_007] { HTTPWire.writeDecimal(&out, n); out.writeStaticString(",") }
-        #expect(String(buffer: out) == "0,7,10,1056,1000000007,")
+        for n in [0, 7, 10, 1056, 1_000_000_007, Int.max] { out.write(reserving: 20) { $0.appendDecimal(n) }; out.writeStaticString(",") }
+        #expect(String(buffer: out) == "0,7,10,1056,1000000007,\(Int.max),")
     }
 }

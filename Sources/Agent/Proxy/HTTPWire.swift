@@ -8,48 +8,6 @@ import NIOHTTP1
 /// `UpstreamResponseParser` for responses), the rest is constants, numbers and the
 /// configuration.
 enum HTTPWire {
-    static func writeStatusLine(_ out: inout ByteBuffer, minor: Int, status: Int) {
-        out.writeStaticString(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        writeStatusCode(&out, status)
-        out.writeInteger(UInt8(ascii: " "))
-        out.writeString(HTTPResponseStatus(statusCode: status).reasonPhrase)
-        out.writeStaticString("\r\n")
-    }
-
-    @inline(__always)
-    static func writeStatusCode(_ out: inout ByteBuffer, _ status: Int) {
-        let code = min(max(status, 100), 999)
-        out.writeInteger(UInt8(ascii: "0") + UInt8(code / 100))
-        out.writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
-        out.writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
-    }
-
-    @inline(__always)
-    static func writeField(_ out: inout ByteBuffer, _ name: StaticString, _ value: String) {
-        out.writeStaticString(name)
-        out.writeStaticString(": ")
-        out.writeString(value)
-        out.writeStaticString("\r\n")
-    }
-
-    static func writeField(_ out: inout ByteBuffer, _ name: StaticString, _ value: Int) {
-        out.writeStaticString(name)
-        out.writeStaticString(": ")
-        writeDecimal(&out, value)
-        out.writeStaticString("\r\n")
-    }
-
-    static func writeDecimal(_ out: inout ByteBuffer, _ value: Int) {
-        precondition(value >= 0)
-        var v = value, divisor = 1
-        while v / divisor >= 10 { divisor *= 10 }
-        while divisor > 0 {
-            out.writeInteger(UInt8(ascii: "0") + UInt8(v / divisor))
-            v %= divisor
-            divisor /= 10
-        }
-    }
-
     /// `<size in hex>\r\n`, before a chunk's data (RFC 9112 §7.1).
     static func chunkHeader(_ allocator: ByteBufferAllocator, size: Int) -> ByteBuffer {
         precondition(size > 0)
@@ -70,18 +28,33 @@ enum HTTPWire {
     /// characters is left out.
     static func response(_ allocator: ByteBufferAllocator, minor: Int, status: Int, headers: [(String, String)],
                          body: [UInt8], toHEAD: Bool = false, close: Bool) -> ByteBuffer {
-        var out = allocator.buffer(capacity: 128 + body.count)
-        writeStatusLine(&out, minor: minor, status: status)
-        for (name, value) in headers where isFieldSafe(name: name, value: value) {
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            out.writeStaticString("\r\n")
-        }
+        let fields = headers.filter { isFieldSafe(name: $0.0, value: $0.1) }
+        let reason = HTTPResponseStatus(statusCode: status).reasonPhrase
         let bodiless = status < 200 || status == 204 || status == 304
-        if !bodiless { writeField(&out, "Content-Length", body.count) }
-        if close { out.writeStaticString("Connection: close\r\n") }
-        out.writeStaticString("\r\n")
+        // Status line, length, `Connection` and the empty line take at most 73 bytes + reason.
+        var reserve = 96 + reason.utf8.count
+        for (name, value) in fields { reserve += name.utf8.count + value.utf8.count + 4 }
+        var out = allocator.buffer(capacity: reserve + body.count)
+        out.write(reserving: reserve) { w in
+            w.append(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            w.appendDecimal(min(max(status, 100), 999))
+            w.append(" ")
+            w.append(reason)
+            w.append("\r\n")
+            for (name, value) in fields {
+                w.append(name)
+                w.append(": ")
+                w.append(value)
+                w.append("\r\n")
+            }
+            if !bodiless {
+                w.append("Content-Length: ")
+                w.appendDecimal(body.count)
+                w.append("\r\n")
+            }
+            if close { w.append("Connection: close\r\n") }
+            w.append("\r\n")
+        }
         if !bodiless && !toHEAD { out.writeBytes(body) }
         return out
     }
