@@ -61,7 +61,7 @@ enum HTTPWire {
 
     static func isFieldSafe(name: String, value: String) -> Bool {
         !name.isEmpty && name.utf8.allSatisfy(UpstreamResponseParser.isTokenByte)
-            && value.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }
+            && value.utf8.allSatisfy(UpstreamResponseParser.isValueByte)
     }
 }
 

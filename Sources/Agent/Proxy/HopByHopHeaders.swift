@@ -85,26 +85,26 @@ enum HopByHopHeaders {
             var named: [Range<Int>] = []
             for field in head.fields where head.name(of: field, is: "connection") {
                 for item in UpstreamResponseHead.items(raw, field.value)
-                where !equalLowercased(raw, item, "keep-alive") && !equalLowercased(raw, item, "close") {
+                where !ASCIICaseless.equal(raw, item, "keep-alive") && !ASCIICaseless.equal(raw, item, "close") {
                     named.append(item)
                 }
             }
             for field in head.fields {
                 let n = field.name
                 switch n.count {
-                case 2: if equalLowercased(raw, n, "te") { continue }
-                case 7: if equalLowercased(raw, n, "trailer") || equalLowercased(raw, n, "upgrade") { continue }
-                case 8: if equalLowercased(raw, n, "location") { continue }
-                case 10: if equalLowercased(raw, n, "connection") || equalLowercased(raw, n, "keep-alive") || equalLowercased(raw, n, "set-cookie") { continue }
-                case 14: if equalLowercased(raw, n, "content-length") { continue }
-                case 16: if equalLowercased(raw, n, "proxy-connection") { continue }
-                case 17: if equalLowercased(raw, n, "transfer-encoding") { continue }
-                case 18: if equalLowercased(raw, n, "proxy-authenticate") { continue }
-                case 19: if equalLowercased(raw, n, "proxy-authorization") { continue }
+                case 2: if ASCIICaseless.equal(raw, n, "te") { continue }
+                case 7: if ASCIICaseless.equal(raw, n, "trailer") || ASCIICaseless.equal(raw, n, "upgrade") { continue }
+                case 8: if ASCIICaseless.equal(raw, n, "location") { continue }
+                case 10: if ASCIICaseless.equal(raw, n, "connection") || ASCIICaseless.equal(raw, n, "keep-alive") || ASCIICaseless.equal(raw, n, "set-cookie") { continue }
+                case 14: if ASCIICaseless.equal(raw, n, "content-length") { continue }
+                case 16: if ASCIICaseless.equal(raw, n, "proxy-connection") { continue }
+                case 17: if ASCIICaseless.equal(raw, n, "transfer-encoding") { continue }
+                case 18: if ASCIICaseless.equal(raw, n, "proxy-authenticate") { continue }
+                case 19: if ASCIICaseless.equal(raw, n, "proxy-authorization") { continue }
                 default: break
                 }
-                if !named.isEmpty, named.contains(where: { item in
-                    item.count == n.count && zip(item, n).allSatisfy { raw[$0.0].asciiLowercased == raw[$0.1].asciiLowercased }
+                if !named.isEmpty, named.contains(where: {
+                    ASCIICaseless.equal(UnsafeRawBufferPointer(rebasing: raw[$0]), UnsafeRawBufferPointer(rebasing: raw[n]))
                 }) { continue }
                 // The line as received, from the name to the end of the value: the colon and
                 // the spaces or tabs between are all that lies between them.
@@ -112,14 +112,6 @@ enum HopByHopHeaders {
                 out.append("\r\n")
             }
         }
-    }
-
-    @inline(__always)
-    static func equalLowercased(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>, _ lower: StaticString) -> Bool {
-        guard range.count == lower.utf8CodeUnitCount else { return false }
-        let b = UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
-        for (i, c) in zip(range, b) where raw[i].asciiLowercased != c { return false }
-        return true
     }
 
     /// `hopByHop.contains(name.lowercased())` for an ASCII name.
@@ -163,57 +155,30 @@ extension StringProtocol {
     /// lower-case), byte for byte.
     @inline(__always)
     func isEqualLowercased(_ lower: StaticString) -> Bool {
-        let b = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
-        if let r = utf8.withContiguousStorageIfAvailable({ Self.equalLowercased($0, b) }) { return r }
-        return Array(utf8).withUnsafeBufferPointer { Self.equalLowercased($0, b) }
+        withUTF8Bytes { ASCIICaseless.equal($0, ASCIICaseless.bytes(lower)) }
     }
 
     /// The same with a lower-case `lower` known only at run time.
     func isEqualLowercased(name lower: String) -> Bool {
         var lower = lower
-        return lower.withUTF8 { b in
-            if let r = utf8.withContiguousStorageIfAvailable({ Self.equalLowercased($0, b) }) { return r }
-            return Array(utf8).withUnsafeBufferPointer { Self.equalLowercased($0, b) }
-        }
+        return lower.withUTF8 { b in withUTF8Bytes { ASCIICaseless.equal($0, UnsafeRawBufferPointer(b)) } }
     }
 
     /// Whether the string starts with `lower` (lower-case), ignoring ASCII case.
     func hasLowercasedPrefix(_ lower: StaticString) -> Bool {
-        let b = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
-        let check = { (a: UnsafeBufferPointer<UInt8>) -> Bool in
-            a.count >= b.count && Self.equalLowercased(UnsafeBufferPointer(rebasing: a[..<b.count]), b)
-        }
-        if let r = utf8.withContiguousStorageIfAvailable(check) { return r }
-        return Array(utf8).withUnsafeBufferPointer(check)
-    }
-
-    @inline(__always)
-    static func equalLowercased(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard a.count == b.count else { return false }
-        for i in 0..<a.count where a[i].asciiLowercased != b[i] { return false }
-        return true
+        let b = ASCIICaseless.bytes(lower)
+        return withUTF8Bytes { a in a.count >= b.count && ASCIICaseless.equal(UnsafeRawBufferPointer(rebasing: a[..<b.count]), b) }
     }
 
     /// Whether `lower` (lower-case ASCII) occurs in the string, ignoring ASCII case.
     func containsLowercased(_ lower: StaticString) -> Bool {
-        let needle = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
-        if let found = utf8.withContiguousStorageIfAvailable({ Self.search($0, needle) }) { return found }
-        return Array(utf8).withUnsafeBufferPointer { Self.search($0, needle) }
+        withUTF8Bytes { ASCIICaseless.contains($0, ASCIICaseless.bytes(lower)) }
     }
 
-    private static func search(_ hay: UnsafeBufferPointer<UInt8>, _ needle: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let first = needle.first else { return true }
-        guard hay.count >= needle.count else { return false }
-        for i in 0...(hay.count - needle.count) where hay[i].asciiLowercased == first {
-            var k = 1
-            while k < needle.count, hay[i + k].asciiLowercased == needle[k] { k += 1 }
-            if k == needle.count { return true }
-        }
-        return false
-    }
-}
-
-extension UInt8 {
+    /// The string's UTF-8 bytes, without a copy when they are contiguous.
     @inline(__always)
-    var asciiLowercased: UInt8 { self &- 0x41 < 26 ? self | 0x20 : self }
+    private func withUTF8Bytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if let r = utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return r }
+        return Array(utf8).withUnsafeBytes(body)
+    }
 }

@@ -15,29 +15,34 @@ extension ProxyServerHandler {
     }
 
     func startProxy(_ head: HTTPRequestHead, route: ProxyRoute) {
-        let catalog = proxy.catalog()
-        if let cached = routeCache, cached.revision === catalog.revision, cached.name == route.name {
-            startProxy(head, route: route, target: cached.target, pool: cached.pool)
-            return
+        do {
+            let (target, pool) = try resolve(route.name, in: proxy.catalog())
+            startProxy(head, route: route, target: target, pool: pool)
+        } catch {
+            answer(error, version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
         }
-        guard let connection = catalog.resolve(route.name) else {
-            answer(RequestRefusal(status: .notFound, code: "unknown_connection",
-                message: "no connection, team or alias named '\(route.name.prefix(100))'; \(proxy.knownNames()) (jira-auth-agent connections list)"),
-                version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
-            return
+    }
+
+    /// Where a route name leads: the connection's upstream and this loop's pool for it, kept
+    /// in `routeCache` while the catalog is the same revision (no name lookup or `Connection`
+    /// comparison per request).
+    func resolve(_ name: String, in catalog: ConnectionCatalog) throws(RequestRefusal) -> (UpstreamTarget, UpstreamPool) {
+        if let cached = routeCache, cached.revision === catalog.revision, cached.name == name {
+            return (cached.target, cached.pool)
         }
-        let target: UpstreamTarget
-        let pool: UpstreamPool
+        guard let connection = catalog.resolve(name) else {
+            throw RequestRefusal(status: .notFound, code: "unknown_connection",
+                message: "no connection, team or alias named '\(name.prefix(100))'; \(proxy.knownNames()) (jira-auth-agent connections list)")
+        }
+        let target: UpstreamTarget, pool: UpstreamPool
         do {
             (target, pool) = try pools.lookup(connection)
         } catch {
-            let message = (error as? AgentError)?.message ?? "the connection's upstream is not usable"
-            answer(RequestRefusal(status: .badGateway, code: "configuration", message: message),
-                   version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
-            return
+            throw RequestRefusal(status: .badGateway, code: "configuration",
+                message: (error as? AgentError)?.message ?? "the connection's upstream is not usable")
         }
-        routeCache = (route.name, catalog.revision, target, pool)
-        startProxy(head, route: route, target: target, pool: pool)
+        routeCache = (name, catalog.revision, target, pool)
+        return (target, pool)
     }
 
     func startProxy(_ head: HTTPRequestHead, route: ProxyRoute, target: UpstreamTarget, pool: UpstreamPool) {
@@ -94,12 +99,7 @@ extension ProxyServerHandler {
     /// session of the current configuration: the exchange goes on only if that still sends
     /// it to the servers the exchange was started for (S9, `issued_for`).
     func targetIsCurrent(_ x: ProxyExchange) -> Bool {
-        let catalog = proxy.catalog()
-        if let cached = routeCache, cached.revision === catalog.revision, cached.name == x.name {
-            return cached.target == x.target
-        }
-        guard let connection = catalog.resolve(x.name), let target = try? UpstreamTarget(connection: connection) else { return false }
-        return target == x.target
+        (try? resolve(x.name, in: proxy.catalog()))?.0 == x.target
     }
 
     func authorizationRefusal(id: String, error: any Error) -> RequestRefusal {

@@ -200,10 +200,6 @@ extension ProxyServerHandler: UpstreamDelegate {
     private func responseEnd(_ x: ProxyExchange) {
         let previous = x.response
         x.response = .finished
-        // The connection goes back to the pool (or closes) before its read completes, so
-        // `upstreamReadComplete` will not record this batch: record it here.
-        lastActivity = .now()
-        sawActivity = false
         // An answer before the request's end: the rest of the request is not read.
         if !x.requestEnded { closeAfterResponse = true }
         if let upstream = x.upstream {
@@ -214,6 +210,11 @@ extension ProxyServerHandler: UpstreamDelegate {
         resume(.upstreamFull)
         switch previous {
         case .discardingRejection:
+            // The connection went back to the pool (or closed) before its read completed, so
+            // `upstreamReadComplete` will not record this batch: record it here, as
+            // `finishExchange` does on every other way out.
+            lastActivity = .now()
+            sawActivity = false
             x.retriedRejection = true
             x.response = .waiting
             x.endSentUpstream = false
@@ -243,22 +244,12 @@ extension ProxyServerHandler: UpstreamDelegate {
         guard head.framing != .none else { return false }
         // First field of each name; ASCII case-insensitive comparisons on the bytes.
         guard let type = head.first("content-type"),
-              head.withBytes({ Self.containsJSON(UnsafeRawBufferPointer(rebasing: $0[type.value])) }) else { return false }
+              head.withBytes({ ASCIICaseless.contains(UnsafeRawBufferPointer(rebasing: $0[type.value]), ASCIICaseless.bytes("json")) })
+        else { return false }
         if let encoding = head.first("content-encoding"),
-           !head.withBytes({ HopByHopHeaders.equalLowercased($0, encoding.value, "identity") }) { return false }
+           !head.withBytes({ ASCIICaseless.equal($0, encoding.value, "identity") }) { return false }
         if let length = head.contentLength, length > proxy.configuration.maxRewriteBodySize { return false }
         return true
-    }
-
-    /// Whether `json` occurs in the bytes, ignoring ASCII case (`application/json`, `…+json`).
-    static func containsJSON(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard bytes.count >= 4 else { return false }
-        for i in 0...(bytes.count - 4)
-        where bytes[i].asciiLowercased == UInt8(ascii: "j") && bytes[i + 1].asciiLowercased == UInt8(ascii: "s")
-            && bytes[i + 2].asciiLowercased == UInt8(ascii: "o") && bytes[i + 3].asciiLowercased == UInt8(ascii: "n") {
-            return true
-        }
-        return false
     }
 
     private func rewriter(_ x: ProxyExchange) -> LinkRewriter {

@@ -163,19 +163,14 @@ final class ProxyServerHandler: ChannelInboundHandler {
     func pause(_ reason: PauseReasons) {
         let wasReading = paused.isEmpty
         paused.insert(reason)
-        if wasReading { setAutoRead(false) }
+        if wasReading { context?.channel.setAutoReadIfActive(false) }
     }
 
     func resume(_ reason: PauseReasons) {
         guard paused.contains(reason) else { return }
         paused.remove(reason)
-        if paused.isEmpty { setAutoRead(true) }
-    }
-
-    private func setAutoRead(_ on: Bool) {
-        // A slow token-API answer or token fetch may complete after the connection is gone.
-        guard let context, context.channel.isActive else { return }
-        try? context.channel.syncOptions?.setOption(.autoRead, value: on)
+        // (A slow token-API answer or token fetch may complete after the connection is gone.)
+        if paused.isEmpty { context?.channel.setAutoReadIfActive(true) }
     }
 
     /// Whether the request of the current exchange has been read to its end, so any further

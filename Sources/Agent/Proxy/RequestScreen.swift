@@ -114,10 +114,10 @@ enum RequestScreen {
                 value /= 10
             } while value > 0
             guard end == colon + 1 else { return false }
-            let name = UnsafeBufferPointer(rebasing: bytes[..<colon])
-            return Substring.equalLowercased(name, UnsafeBufferPointer(start: ("127.0.0.1" as StaticString).utf8Start, count: 9))
-                || Substring.equalLowercased(name, UnsafeBufferPointer(start: ("localhost" as StaticString).utf8Start, count: 9))
-                || Substring.equalLowercased(name, UnsafeBufferPointer(start: ("[::1]" as StaticString).utf8Start, count: 5))
+            let name = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[..<colon]))
+            return ASCIICaseless.equal(name, ASCIICaseless.bytes("127.0.0.1"))
+                || ASCIICaseless.equal(name, ASCIICaseless.bytes("localhost"))
+                || ASCIICaseless.equal(name, ASCIICaseless.bytes("[::1]"))
         }
     }
 

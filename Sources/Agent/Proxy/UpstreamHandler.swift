@@ -100,18 +100,13 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     func pauseReads() {
         guard !readsPaused else { return }
         readsPaused = true
-        setAutoRead(false)
+        context?.channel.setAutoReadIfActive(false)
     }
 
     func resumeReads() {
         guard readsPaused else { return }
         readsPaused = false
-        setAutoRead(true)
-    }
-
-    private func setAutoRead(_ on: Bool) {
-        guard let context, context.channel.isActive else { return }
-        try? context.channel.syncOptions?.setOption(.autoRead, value: on)
+        context?.channel.setAutoReadIfActive(true)
     }
 }
 
@@ -127,4 +122,13 @@ final class UpstreamConnection {
     }
 
     var isUsable: Bool { channel.isActive && handler.isReusable }
+}
+
+extension Channel {
+    /// Backpressure for both sides of the proxy: reading is turned off and on through
+    /// `autoRead` (a closed channel is left alone). Call on the channel's event loop.
+    func setAutoReadIfActive(_ on: Bool) {
+        guard isActive else { return }
+        try? syncOptions?.setOption(.autoRead, value: on)
+    }
 }

@@ -44,11 +44,7 @@ struct UpstreamResponseHead {
     /// Whether the field's name is `lower` (lower-case ASCII), ignoring case.
     func name(of field: Field, is lower: StaticString) -> Bool {
         guard field.name.count == lower.utf8CodeUnitCount else { return false }
-        return withBytes { raw in
-            let wanted = UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
-            for (i, b) in zip(field.name, wanted) where raw[i].asciiLowercased != b { return false }
-            return true
-        }
+        return withBytes { ASCIICaseless.equal($0, field.name, lower) }
     }
 
     /// The first field named `lower`, if any.
@@ -68,12 +64,9 @@ struct UpstreamResponseHead {
 
     /// Whether a comma-separated list field (`Connection`) contains `lower` as one item.
     func listContains(_ lower: StaticString, in fieldName: StaticString) -> Bool {
-        let wanted = UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
-        return fields.contains { field in
+        fields.contains { field in
             name(of: field, is: fieldName) && withBytes { raw in
-                Self.items(raw, field.value).contains { item in
-                    item.count == wanted.count && zip(item, wanted).allSatisfy { raw[$0.0].asciiLowercased == $0.1 }
-                }
+                Self.items(raw, field.value).contains { ASCIICaseless.equal(raw, $0, lower) }
             }
         }
     }

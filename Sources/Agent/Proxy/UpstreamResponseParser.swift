@@ -142,11 +142,7 @@ struct UpstreamResponseParser {
                     state = .ending
                 } else {
                     // Each a field line, as in the head (RFC 9112 §7.1.2).
-                    try line.withUnsafeReadableBytes { raw throws(ParseError) in
-                        guard let colon = raw.firstIndex(of: UInt8(ascii: ":")), colon > 0,
-                              raw[..<colon].allSatisfy(Self.isTokenByte) else { throw ParseError("bad trailer field") }
-                        try Self.checkValueBytes(raw, colon + 1..<raw.count)
-                    }
+                    _ = try line.withUnsafeReadableBytes { raw throws(ParseError) in try Self.fieldLine(raw, 0..<raw.count) }
                     state = .trailers(seen: seen + line.readableBytes + 2)
                 }
             }
@@ -219,7 +215,7 @@ struct UpstreamResponseParser {
                     let b = raw[i]
                     if b == 0x22 { i += 1; return true }
                     if b == 0x5C { i += 1; guard i < raw.count else { return false } }
-                    else if b < 0x20 && b != 0x09 || b == 0x7F { return false }
+                    else if !isValueByte(b) { return false }
                     i += 1
                 }
                 return false
@@ -311,9 +307,8 @@ struct UpstreamResponseParser {
         if requestIsHead || head.status == 204 || head.status == 304 { return .none }
         if !te.isEmpty {
             let codings = head.withBytes { raw in te.flatMap { UpstreamResponseHead.items(raw, $0.value) } }
-            guard codings.count == 1, head.withBytes({ raw in
-                codings[0].count == 7 && zip(codings[0], "chunked".utf8).allSatisfy { raw[$0.0].asciiLowercased == $0.1 }
-            }) else { throw ParseError("transfer coding other than chunked") }
+            guard codings.count == 1, head.withBytes({ ASCIICaseless.equal($0, codings[0], "chunked") })
+            else { throw ParseError("transfer coding other than chunked") }
             return .chunked
         }
         if let length = head.contentLength { return .length(length) }
@@ -354,20 +349,7 @@ struct UpstreamResponseParser {
             }
             var fields: [UpstreamResponseHead.Field] = []
             fields.reserveCapacity(16)
-            while let line = line(), !line.isEmpty {
-                guard raw[line.lowerBound] != 0x20, raw[line.lowerBound] != 0x09 else { throw ParseError("folded field line") }
-                var colon = line.lowerBound
-                while colon < line.upperBound, raw[colon] != UInt8(ascii: ":") {
-                    guard isTokenByte(raw[colon]) else { throw ParseError("bad field name") }
-                    colon += 1
-                }
-                guard colon < line.upperBound, colon > line.lowerBound else { throw ParseError("bad field line") }
-                var lo = colon + 1, hi = line.upperBound
-                while lo < hi, raw[lo] == 0x20 || raw[lo] == 0x09 { lo += 1 }
-                while hi > lo, raw[hi - 1] == 0x20 || raw[hi - 1] == 0x09 { hi -= 1 }
-                try checkValueBytes(raw, lo..<hi)
-                fields.append(.init(name: line.lowerBound..<colon, value: lo..<hi))
-            }
+            while let line = line(), !line.isEmpty { fields.append(try fieldLine(raw, line)) }
             var head = UpstreamResponseHead(
                 minorVersion: Int(raw[s.lowerBound + 7] - UInt8(ascii: "0")), status: status, reason: reason,
                 fields: fields, framing: .untilClose, contentLength: nil, keepAlive: false, bytes: bytes)
@@ -377,6 +359,24 @@ struct UpstreamResponseParser {
                 : head.listContains("keep-alive", in: "connection")
             return head
         }
+    }
+
+    /// `field-name ":" OWS field-value OWS` (RFC 9112 §5): the name a token, no whitespace
+    /// before the colon, none at the start of the line (obs-fold), the value free of control
+    /// characters; the value's range excludes the surrounding whitespace.
+    static func fieldLine(_ raw: UnsafeRawBufferPointer, _ line: Range<Int>) throws(ParseError) -> UpstreamResponseHead.Field {
+        guard raw[line.lowerBound] != 0x20, raw[line.lowerBound] != 0x09 else { throw ParseError("folded field line") }
+        var colon = line.lowerBound
+        while colon < line.upperBound, raw[colon] != UInt8(ascii: ":") {
+            guard isTokenByte(raw[colon]) else { throw ParseError("bad field name") }
+            colon += 1
+        }
+        guard colon < line.upperBound, colon > line.lowerBound else { throw ParseError("bad field line") }
+        var lo = colon + 1, hi = line.upperBound
+        while lo < hi, raw[lo] == 0x20 || raw[lo] == 0x09 { lo += 1 }
+        while hi > lo, raw[hi - 1] == 0x20 || raw[hi - 1] == 0x09 { hi -= 1 }
+        try checkValueBytes(raw, lo..<hi)
+        return .init(name: line.lowerBound..<colon, value: lo..<hi)
     }
 
     /// Every `Content-Length` value (each may be a list, RFC 9110 §8.6) must be the same
@@ -400,11 +400,13 @@ struct UpstreamResponseParser {
     /// Field values and the reason phrase: HTAB, SP, visible ASCII, obs-text.
     @inline(__always)
     private static func checkValueBytes(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) throws(ParseError) {
-        for i in range {
-            let b = raw[i]
-            if b < 0x20 && b != 0x09 || b == 0x7F { throw ParseError("control character in a field value") }
-        }
+        for i in range where !isValueByte(raw[i]) { throw ParseError("control character in a field value") }
     }
+
+    /// A byte a field value (or reason phrase, or quoted string) may hold: anything but the
+    /// control characters other than HTAB.
+    @inline(__always)
+    static func isValueByte(_ b: UInt8) -> Bool { b >= 0x20 && b != 0x7F || b == 0x09 }
 
     /// `tchar` (RFC 9110 §5.6.2).
     @inline(__always)
