@@ -60,8 +60,8 @@ enum HTTPWire {
     }
 
     static func isFieldSafe(name: String, value: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy(UpstreamResponseParser.isTokenByte)
-            && value.utf8.allSatisfy(UpstreamResponseParser.isValueByte)
+        !name.isEmpty && name.utf8.allSatisfy(HTTP1Reader.isTokenByte)
+            && value.utf8.allSatisfy(HTTP1Reader.isValueByte)
     }
 }
 

@@ -4,11 +4,11 @@ import NIOHTTP1
 
 /// One client connection to the agent (TCP or Unix socket): screens each request
 /// (SECURITY S9), routes `/jira/<name>/…` through the proxy and, on the Unix socket, `/v1/…`
-/// to the token API. One request at a time; pipelined requests wait in `queued` with reads
-/// stopped. Reads are also withheld while the upstream cannot take more bytes
+/// to the token API. Requests are read by `ClientRequestParser`, one at a time: a pipelined
+/// request waits, unparsed, with reads stopped. Reads are also withheld while the upstream cannot take more bytes
 /// (backpressure), so a 50 MB upload is never buffered whole.
 final class ProxyServerHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     /// Responses are written as bytes (`HTTPWire`); there is no response encoder.
     typealias OutboundOut = ByteBuffer
 
@@ -40,7 +40,9 @@ final class ProxyServerHandler: ChannelInboundHandler {
     var context: ChannelHandlerContext!
     var pools: UpstreamPools!
     var state: State = .idle
-    var queued = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)
+    var requests: ClientRequestParser
+    /// `readRequests` is running further up the stack.
+    var readingRequests = false
     var paused: PauseReasons = []
     var closeAfterResponse = false
     var upstreamNeedsFlush = false
@@ -70,6 +72,7 @@ final class ProxyServerHandler: ChannelInboundHandler {
         self.peer = peer
         self.api = api
         self.apiBodyLimit = apiBodyLimit
+        self.requests = ClientRequestParser(maxHeadSize: proxy.configuration.maxHeaderSize)
     }
 
     // MARK: Channel events
@@ -91,15 +94,9 @@ final class ProxyServerHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        sawActivity = true
-        if !queued.isEmpty || currentRequestEnded {
-            queued.append(part)
-            pause(.pipelined)
-            return
-        }
+        requests.append(unwrapInboundIn(data))
         reading = true
-        handle(part)
+        readRequests()
         reading = false
     }
 
@@ -135,22 +132,13 @@ final class ProxyServerHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is Quiesce {
             closeAfterResponse = true
-            if case .idle = state, queued.isEmpty { context.close(promise: nil) }
+            if case .idle = state, !requests.hasUnreadBytes { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let parserError = error as? HTTPParserError, canAnswer {
-            let refusal = parserError == .headerOverflow
-                ? RequestRefusal(status: .requestHeaderFieldsTooLarge, code: "headers_too_large",
-                                 message: "the request head exceeds the agent's limit of \(proxy.configuration.maxHeaderSize) bytes")
-                : RequestRefusal(status: .badRequest, code: "bad_request", message: "the request is not valid HTTP/1.1")
-            closeAfterResponse = true
-            answer(refusal, version: .http1_1)
-            return
-        }
         logger.debug("client connection error", metadata: ["error": "\(String(describing: type(of: error)))"])
         context.close(promise: nil)
     }
@@ -195,7 +183,57 @@ final class ProxyServerHandler: ChannelInboundHandler {
 
     // MARK: Requests
 
-    func handle(_ part: HTTPServerRequestPart) {
+    /// Hands the parser's events on up to the end of the current request; the next request
+    /// is read once this one has been answered (`finishExchange`). Not reentrant: a call from
+    /// below one that is running returns at once, and the running one carries on.
+    func readRequests() {
+        guard !readingRequests else { return }
+        readingRequests = true
+        defer { readingRequests = false }
+        while !currentRequestEnded {
+            if case .closed = state { return }
+            let event: ClientRequestParser.Event?
+            do {
+                event = try requests.next()
+            } catch {
+                refuse(error)
+                return
+            }
+            guard let event else { break }
+            sawActivity = true
+            handle(event)
+        }
+        if currentRequestEnded && requests.hasUnreadBytes { pause(.pipelined) } else { resume(.pipelined) }
+    }
+
+    /// Bytes that are not a valid request: answered if nothing of a response has gone out,
+    /// and the connection closed either way (where the next request would start is unknown).
+    private func refuse(_ error: HTTP1ParseError) {
+        logger.info("request refused", metadata: ["code": "bad_request", "error": "\(error.description)", "peer": "\(peer)"])
+        guard canAnswer else {
+            context.close(promise: nil)
+            return
+        }
+        let refusal: RequestRefusal
+        switch error.kind {
+        case .headTooLarge:
+            refusal = RequestRefusal(status: .requestHeaderFieldsTooLarge, code: "headers_too_large",
+                                     message: "the request head exceeds the agent's limit of \(proxy.configuration.maxHeaderSize) bytes")
+        case .unsupportedTransferCoding:
+            refusal = RequestRefusal(status: .notImplemented, code: "bad_request",
+                                     message: "only the chunked transfer coding is accepted in requests")
+        case .unsupportedVersion:
+            refusal = RequestRefusal(status: .httpVersionNotSupported, code: "bad_request",
+                                     message: "the agent serves HTTP/1.1 and HTTP/1.0")
+        case .malformed:
+            refusal = RequestRefusal(status: .badRequest, code: "bad_request",
+                                     message: "the request is not valid HTTP/1.1: \(error.description)")
+        }
+        closeAfterResponse = true
+        answer(refusal, version: .http1_1, requestEnded: true)
+    }
+
+    func handle(_ part: ClientRequestParser.Event) {
         switch (state, part) {
         case (.idle, .head(let head)):
             start(head)
@@ -256,11 +294,6 @@ final class ProxyServerHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        while let part = queued.first, !currentRequestEnded {
-            queued.removeFirst()
-            handle(part)
-            if case .closed = state { return }
-        }
-        if queued.isEmpty { resume(.pipelined) }
+        readRequests()
     }
 }

@@ -16,16 +16,17 @@ struct RequestRefusal: Error, Equatable {
 
 /// The checks every request passes before it reaches the proxy or the token API
 /// (SECURITY S9): exact `Host` allowlist against DNS rebinding, no browser cross-site
-/// requests, unambiguous framing (RFC 9112 §6.3: `Transfer-Encoding` with `Content-Length`
-/// is a smuggling vector), bounded body size.
+/// requests, bounded body size, origin-form targets. Unambiguous framing (RFC 9112 §6.3:
+/// `Transfer-Encoding` with `Content-Length` is a smuggling vector) is the parser's
+/// (`ClientRequestParser`): a head that reaches here has one.
 enum RequestScreen {
     static func check(_ head: HTTPRequestHead, listener: ListenerKind, maxBodySize: Int64) -> RequestRefusal? {
         // One pass over the fields (names compared case-insensitively, as `HTTPHeaders`
         // does), then the checks in their order.
         var hostCount = 0, host: String?
-        var origin = false, te = false
+        var origin = false
         var site: String?
-        var cls: [String] = []
+        var contentLength: String?
         for (name, value) in head.headers {
             switch name.utf8.count {
             case 4 where name.isEqualLowercased("host"):
@@ -34,11 +35,9 @@ enum RequestScreen {
             case 6 where name.isEqualLowercased("origin"):
                 origin = true
             case 14 where name.isEqualLowercased("content-length"):
-                cls.append(value)
+                if contentLength == nil { contentLength = value }
             case 14 where name.isEqualLowercased("sec-fetch-site"):
                 if site == nil { site = value }
-            case 17 where name.isEqualLowercased("transfer-encoding"):
-                te = true
             default:
                 break
             }
@@ -62,14 +61,7 @@ enum RequestScreen {
             return RequestRefusal(status: .forbidden, code: "cross_site_request",
                 message: "requests from web pages (Sec-Fetch-Site: \(site.prefix(20))) are refused")
         }
-        if te && !cls.isEmpty {
-            return RequestRefusal(status: .badRequest, code: "bad_request",
-                message: "Transfer-Encoding and Content-Length together are refused (RFC 9112 §6.3)")
-        }
-        if cls.count > 1 && Set(cls).count > 1 {
-            return RequestRefusal(status: .badRequest, code: "bad_request", message: "conflicting Content-Length headers")
-        }
-        if let cl = cls.first {
+        if let cl = contentLength {
             guard let length = Int64(cl), length >= 0 else {
                 return RequestRefusal(status: .badRequest, code: "bad_request", message: "invalid Content-Length")
             }

@@ -64,16 +64,11 @@ extension AgentServer {
     private func configureChild(_ channel: any Channel, listener: ListenerKind, peer: PeerCredentials,
                                 api: (any LocalAPIResponder)?) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
-            var limits = NIOHTTPDecoderLimitConfiguration()
-            limits.maxHeaderListSize = configuration.proxy.maxHeaderSize
-            limits.maxHeaderFieldSize = configuration.proxy.maxHeaderSize
-            // NIO's request parser, and no response encoder: ProxyServerHandler writes its
-            // responses as bytes (HTTPWire). Every response field is a constant, a number, or
-            // comes from a parser that refuses control characters (UpstreamResponseParser for
-            // the upstream's) — except the rewritten `Location`, whose proxy base is checked
-            // by `rewriter(_:)`.
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
-                leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: limits)))
+            // One handler, no codecs: ProxyServerHandler reads requests with its own parser
+            // (ClientRequestParser) and writes its responses as bytes (HTTPWire). Every
+            // response field is a constant, a number, or comes from a parser that refuses
+            // control characters (UpstreamResponseParser for the upstream's) — except the
+            // rewritten `Location`, whose proxy base is checked by `rewriter(_:)`.
             try channel.pipeline.syncOperations.addHandler(ProxyServerHandler(
                 proxy: proxy, listener: listener, peer: peer, api: api, apiBodyLimit: configuration.apiBodyLimit))
             clients.add(channel)
