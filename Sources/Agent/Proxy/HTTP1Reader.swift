@@ -329,31 +329,35 @@ struct HTTP1Reader {
     /// `nil` when the head names neither.
     static func framing(_ raw: UnsafeRawBufferPointer, _ fields: [UpstreamResponseHead.Field]) throws(HTTP1ParseError) -> BodyFraming? {
         var length: Int?
-        var codings: [Range<Int>] = []
+        var codings = 0, lastCoding = 0..<0
         var hasTransferEncoding = false
         for field in fields {
             let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
             if name.count == 14, ASCIICaseless.equal(name, ASCIICaseless.bytes("content-length")) {
                 // Each may be a list (RFC 9110 §8.6); every item must be the same number.
-                let items = UpstreamResponseHead.items(raw, field.value)
-                guard !items.isEmpty else { throw HTTP1ParseError("empty Content-Length") }
-                for item in items {
+                var empty = true
+                for item in UpstreamResponseHead.items(raw, field.value) {
+                    empty = false
                     guard item.count <= 18, raw[item].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
                     else { throw HTTP1ParseError("invalid Content-Length") }
                     let value = raw[item].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
                     if let length, length != value { throw HTTP1ParseError("conflicting Content-Length headers") }
                     length = value
                 }
+                if empty { throw HTTP1ParseError("empty Content-Length") }
             } else if name.count == 17, ASCIICaseless.equal(name, ASCIICaseless.bytes("transfer-encoding")) {
                 hasTransferEncoding = true
-                codings += UpstreamResponseHead.items(raw, field.value)
+                for item in UpstreamResponseHead.items(raw, field.value) {
+                    codings += 1
+                    lastCoding = item
+                }
             }
         }
         if hasTransferEncoding {
             if length != nil {
                 throw HTTP1ParseError("Transfer-Encoding and Content-Length together are refused (RFC 9112 §6.3)")
             }
-            guard codings.count == 1, ASCIICaseless.equal(raw, codings[0], "chunked") else {
+            guard codings == 1, ASCIICaseless.equal(raw, lastCoding, "chunked") else {
                 throw HTTP1ParseError("transfer coding other than chunked", kind: .unsupportedTransferCoding)
             }
             return .chunked

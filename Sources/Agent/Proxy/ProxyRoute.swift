@@ -12,8 +12,22 @@ struct ProxyRoute: Equatable {
     /// `nil` when `uri` is not under `/jira/` or names nothing.
     init?(uri: String) {
         guard uri.hasPrefix(Self.prefix) else { return nil }
-        let bytes = uri.utf8
-        guard bytes.allSatisfy({ $0 < 0x80 }) else {
+        // ASCII (the usual case, and all the agent's request parser lets through): bytes are
+        // Characters, so scan the bytes.
+        var whole = uri
+        let ascii: (nameEnd: Int, name: String?)? = whole.withUTF8 { b in
+            guard b.allSatisfy({ $0 < 0x80 }) else { return nil }
+            let start = Self.prefix.utf8.count
+            var end = start
+            while end < b.count, b[end] != UInt8(ascii: "/"), b[end] != UInt8(ascii: "?") { end += 1 }
+            guard end != start else { return (end, nil) }
+            return (end, String(decoding: UnsafeBufferPointer(rebasing: b[start..<end]), as: UTF8.self).removingPercentEncodingASCII())
+        }
+        if let ascii {
+            guard let decoded = ascii.name else { return nil }
+            name = decoded
+            rest = uri[uri.utf8.index(uri.utf8.startIndex, offsetBy: ascii.nameEnd)...]
+        } else {
             // Non-ASCII: a combining mark may join a delimiter into another Character.
             let tail = uri.dropFirst(Self.prefix.utf8.count)
             let end = tail.firstIndex { $0 == "/" || $0 == "?" } ?? tail.endIndex
@@ -21,15 +35,7 @@ struct ProxyRoute: Equatable {
             guard !raw.isEmpty, let decoded = String(raw).removingPercentEncodingASCII() else { return nil }
             name = decoded
             rest = tail[end...]
-            guard LinkRewriter.isLinkSafe(name) else { return nil }
-            return
         }
-        // ASCII (the usual case): bytes are Characters, so scan the bytes.
-        let start = bytes.index(bytes.startIndex, offsetBy: Self.prefix.utf8.count)
-        let end = bytes[start...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? bytes.endIndex
-        guard end != start, let decoded = String(uri[start..<end]).removingPercentEncodingASCII() else { return nil }
-        name = decoded
-        rest = uri[end...]
         // The name goes into `Location` and rewritten links: a decoded `%0D%0A` must not
         // split a response.
         guard LinkRewriter.isLinkSafe(name) else { return nil }
@@ -44,12 +50,18 @@ extension ProxyRoute {
     var staysUnderBase: Bool {
         // On the bytes: '?', '/', '.', '\\' and '%' are ASCII and never part of a longer
         // UTF-8 sequence (Character-wise iteration was 2 % of the proxy's CPU).
-        let bytes = rest.utf8
-        let path = bytes[..<(bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex)]
-        if path.starts(with: "//".utf8) { return false }
-        // The usual Jira path has no '.', '\\' or '%': nothing to look at (hot path).
-        if !path.contains(where: { $0 == 0x2E || $0 == 0x5C || $0 == 0x25 }) { return true }
-        let lowered = Substring(path).lowercased()
+        var rest = self.rest
+        let (path, clean): (Substring, Bool?) = rest.withUTF8 { b in
+            var end = 0
+            while end < b.count, b[end] != UInt8(ascii: "?") { end += 1 }
+            let path = UnsafeBufferPointer(rebasing: b[..<end])
+            if path.count >= 2, path[0] == UInt8(ascii: "/"), path[1] == UInt8(ascii: "/") { return ("", false) }
+            // The usual Jira path has no '.', '\\' or '%': nothing to look at (hot path).
+            if !path.contains(where: { $0 == 0x2E || $0 == 0x5C || $0 == 0x25 }) { return ("", true) }
+            return (Substring(String(decoding: path, as: UTF8.self)), nil)
+        }
+        if let clean { return clean }
+        let lowered = path.lowercased()
         if lowered.contains("\\") || lowered.contains("%5c") { return false }
         for segment in lowered.split(separator: "/", omittingEmptySubsequences: false) {
             let decoded = segment.replacing("%2e", with: ".")

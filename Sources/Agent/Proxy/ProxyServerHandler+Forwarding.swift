@@ -14,6 +14,14 @@ extension ProxyServerHandler {
         return cl != "0"
     }
 
+    /// POST, PUT and PATCH: methods whose requests servers expect to say how long the body is.
+    static func expectsBody(_ method: HTTPMethod) -> Bool {
+        switch method {
+        case .POST, .PUT, .PATCH: return true
+        default: return false
+        }
+    }
+
     func startProxy(_ head: HTTPRequestHead, route: ProxyRoute) {
         do {
             let (target, pool) = try resolve(route.name, in: proxy.catalog())
@@ -152,7 +160,7 @@ extension ProxyServerHandler {
             w.append(target)
             w.append(" HTTP/1.1\r\n")
             framing = HopByHopHeaders.writeUpstreamRequestFields(x.head.headers, host: x.target.hostHeader, bearer: bearer, into: &w)
-            if !framing.chunked, !framing.hasLength, [.POST, .PUT, .PATCH].contains(x.head.method) {
+            if !framing.chunked, !framing.hasLength, Self.expectsBody(x.head.method) {
                 // No framing from the caller means no body (RFC 9112 §6.3); some servers want it said.
                 w.append("Content-Length: 0\r\n")
             }

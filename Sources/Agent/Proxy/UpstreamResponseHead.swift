@@ -72,16 +72,28 @@ struct UpstreamResponseHead {
     }
 
     /// The items of a comma-separated field value, spaces and tabs trimmed, empty ones skipped.
-    static func items(_ raw: UnsafeRawBufferPointer, _ value: Range<Int>) -> [Range<Int>] {
-        var items: [Range<Int>] = []
-        var start = value.lowerBound
-        for i in value.lowerBound...value.upperBound where i == value.upperBound || raw[i] == UInt8(ascii: ",") {
-            var lo = start, hi = i
-            while lo < hi, raw[lo] == 0x20 || raw[lo] == 0x09 { lo += 1 }
-            while hi > lo, raw[hi - 1] == 0x20 || raw[hi - 1] == 0x09 { hi -= 1 }
-            if lo < hi { items.append(lo..<hi) }
-            start = i + 1
+    static func items(_ raw: UnsafeRawBufferPointer, _ value: Range<Int>) -> Items {
+        Items(raw: raw, position: value.lowerBound, end: value.upperBound)
+    }
+
+    /// The items of a list field, found as they are iterated: no array for the few list
+    /// fields read in every message (`Connection`, `Content-Length`).
+    struct Items: Sequence, IteratorProtocol {
+        let raw: UnsafeRawBufferPointer
+        var position: Int
+        let end: Int
+
+        mutating func next() -> Range<Int>? {
+            while position <= end {
+                var i = position
+                while i < end, raw[i] != UInt8(ascii: ",") { i += 1 }
+                var lo = position, hi = i
+                position = i + 1
+                while lo < hi, raw[lo] == 0x20 || raw[lo] == 0x09 { lo += 1 }
+                while hi > lo, raw[hi - 1] == 0x20 || raw[hi - 1] == 0x09 { hi -= 1 }
+                if lo < hi { return lo..<hi }
+            }
+            return nil
         }
-        return items
     }
 }
