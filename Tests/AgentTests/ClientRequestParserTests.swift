@@ -139,6 +139,34 @@ struct ClientRequestParserTests {
         #expect(Self.refusal(trailers) != nil, "the trailer section is bounded like a head")
     }
 
+    /// Values are checked eight bytes at a time: a control character is found at every
+    /// position of a long value, and tab, space and obs-text pass everywhere.
+    @Test func controlCharactersAreFoundAtEveryPositionOfAValue() throws {
+        let value = Array(String(repeating: "abcdefghij", count: 4).utf8)
+        func request(_ value: [UInt8]) -> ByteBuffer {
+            ByteBuffer(bytes: Array("GET /a HTTP/1.1\r\nX-Long: ".utf8) + value + Array("\r\n\r\n".utf8))
+        }
+        for position in 0..<value.count {
+            for bad: UInt8 in [0x00, 0x01, 0x08, 0x0B, 0x0D, 0x1F, 0x7F] {
+                var v = value
+                v[position] = bad
+                #expect(throws: HTTP1ParseError.self, "byte \(bad) at \(position)") { _ = try ClientRequestParser.parse(request(v)) }
+            }
+            for good: UInt8 in [0x09, 0x20, 0x7E, 0x80, 0xFF] where position > 0 && position < value.count - 1 {
+                var v = value
+                v[position] = good
+                #expect(throws: Never.self, "byte \(good) at \(position)") { _ = try ClientRequestParser.parse(request(v)) }
+            }
+        }
+    }
+
+    @Test func tokenBytesTest() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for b in UInt8.min...UInt8.max {
+            #expect(HTTP1Reader.isTokenByte(b) == tchar.contains(b), "byte \(b)")
+        }
+    }
+
     @Test func aPipelinedRequestStaysUnreadUntilAsked() throws {
         var parser = ClientRequestParser(maxHeadSize: 1024)
         parser.append(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HT"))

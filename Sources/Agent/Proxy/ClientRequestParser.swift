@@ -96,7 +96,7 @@ struct ClientRequestParser {
     private static func version(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) throws(HTTP1ParseError) -> Int {
         let v = range.lowerBound
         func isDigit(_ b: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) }
-        guard range.count == 8, raw[v..<v + 5].elementsEqual("HTTP/".utf8),
+        guard range.count == 8, HTTP1Reader.matches(raw, at: v, "HTTP/"),
               isDigit(raw[v + 5]), raw[v + 6] == UInt8(ascii: "."), isDigit(raw[v + 7])
         else { throw HTTP1ParseError("bad HTTP version") }
         guard raw[v + 5] == UInt8(ascii: "1"), raw[v + 7] <= UInt8(ascii: "1") else {

@@ -311,12 +311,16 @@ struct HTTP1Reader {
     /// characters; the value's range excludes the surrounding whitespace.
     static func fieldLine(_ raw: UnsafeRawBufferPointer, _ line: Range<Int>) throws(HTTP1ParseError) -> UpstreamResponseHead.Field {
         guard raw[line.lowerBound] != 0x20, raw[line.lowerBound] != 0x09 else { throw HTTP1ParseError("folded field line") }
-        var colon = line.lowerBound
-        while colon < line.upperBound, raw[colon] != UInt8(ascii: ":") {
-            guard isTokenByte(raw[colon]) else { throw HTTP1ParseError("bad field name") }
-            colon += 1
+        // Every byte of every field line passes here (a fifth of the parsers' instructions
+        // when checked one branch at a time): the colon found by memchr, the name and the
+        // value checked without a branch per byte.
+        guard let base = raw.baseAddress,
+              let hit = memchr(base + line.lowerBound, Int32(UInt8(ascii: ":")), line.count) else {
+            throw HTTP1ParseError("bad field line")
         }
-        guard colon < line.upperBound, colon > line.lowerBound else { throw HTTP1ParseError("bad field line") }
+        let colon = UnsafeRawPointer(hit) - base
+        guard colon > line.lowerBound else { throw HTTP1ParseError("bad field line") }
+        guard areTokenBytes(UnsafeRawBufferPointer(rebasing: raw[line.lowerBound..<colon])) else { throw HTTP1ParseError("bad field name") }
         var lo = colon + 1, hi = line.upperBound
         while lo < hi, raw[lo] == 0x20 || raw[lo] == 0x09 { lo += 1 }
         while hi > lo, raw[hi - 1] == 0x20 || raw[hi - 1] == 0x09 { hi -= 1 }
@@ -365,10 +369,35 @@ struct HTTP1Reader {
         return length.map { .length($0) }
     }
 
+    /// Whether `raw` holds exactly `text` at `i`.
+    @inline(__always)
+    static func matches(_ raw: UnsafeRawBufferPointer, at i: Int, _ text: StaticString) -> Bool {
+        i >= 0 && i + text.utf8CodeUnitCount <= raw.count
+            && memcmp(raw.baseAddress! + i, text.utf8Start, text.utf8CodeUnitCount) == 0
+    }
+
     /// Field values and the reason phrase: HTAB, SP, visible ASCII, obs-text.
     @inline(__always)
     static func checkValueBytes(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) throws(HTTP1ParseError) {
-        for i in range where !isValueByte(raw[i]) { throw HTTP1ParseError("control character in a field value") }
+        // Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7F is
+        // fine; only a word that has one (a tab, or a real control character) is looked at
+        // byte by byte.
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let below20 = (x &- ones &* 0x20) & ~x & highs
+            let y = x ^ (ones &* 0x7F)
+            let is7F = (y &- ones) & ~y & highs
+            if below20 | is7F != 0 {
+                for k in i..<i + 8 where !isValueByte(raw[k]) { throw HTTP1ParseError("control character in a field value") }
+            }
+            i += 8
+        }
+        while i < range.upperBound {
+            guard isValueByte(raw[i]) else { throw HTTP1ParseError("control character in a field value") }
+            i += 1
+        }
     }
 
     /// A byte a field value (or reason phrase, or quoted string) may hold: anything but the
@@ -376,18 +405,18 @@ struct HTTP1Reader {
     @inline(__always)
     static func isValueByte(_ b: UInt8) -> Bool { b >= 0x20 && b != 0x7F || b == 0x09 }
 
-    /// `tchar` (RFC 9110 §5.6.2).
+    /// `tchar` (RFC 9110 §5.6.2): ALPHA, DIGIT and ``!#$%&'*+-.^_`|~``, as one bit per byte
+    /// value below 128 (`tokenBytesTest` checks the masks against that list).
     @inline(__always)
     static func isTokenByte(_ b: UInt8) -> Bool {
-        switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
+        let mask: UInt64 = b < 64 ? 0x03FF_6CFA_0000_0000 : 0x57FF_FFFF_C7FF_FFFE
+        return b < 128 && (mask >> UInt64(b & 63)) & 1 == 1
+    }
+
+    /// Whether every byte is a `tchar`.
+    @inline(__always)
+    static func areTokenBytes(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        for i in 0..<bytes.count where !isTokenByte(bytes[i]) { return false }
+        return true
     }
 }

@@ -79,7 +79,8 @@ enum RequestScreen {
     /// Exact match, case-insensitive: `127.0.0.1:<port>`, `localhost:<port>`,
     /// `[::1]:<port>`; on the Unix socket also `localhost` without a port.
     static func isAllowed(host: String, listener: ListenerKind) -> Bool {
-        guard host.utf8.allSatisfy({ $0 < 0x80 }) else {
+        var bytes = host
+        guard bytes.withUTF8({ $0.allSatisfy { $0 < 0x80 } }) else {
             return isAllowedSlowPath(host: host.lowercased(), listener: listener)
         }
         switch listener {

@@ -142,7 +142,7 @@ struct UpstreamResponseParser {
             // HTTP/1.x SP 3DIGIT [ SP reason ]
             let s = statusLine
             guard s.count >= 12,
-                  raw[s.lowerBound..<s.lowerBound + 7].elementsEqual("HTTP/1.".utf8),
+                  HTTP1Reader.matches(raw, at: s.lowerBound, "HTTP/1."),
                   raw[s.lowerBound + 7] == UInt8(ascii: "0") || raw[s.lowerBound + 7] == UInt8(ascii: "1"),
                   raw[s.lowerBound + 8] == 0x20
             else { throw ParseError("bad status line") }
