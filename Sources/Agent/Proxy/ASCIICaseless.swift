@@ -1,6 +1,6 @@
 /// ASCII case-insensitive comparisons on bytes: the one implementation behind the string
-/// helpers (`isEqualLowercased`, `containsLowercased`, … on fields from NIO's request
-/// parser) and the byte ranges of a received head (`UpstreamResponseHead`). Only ASCII
+/// helpers (`isEqualLowercased`, `containsLowercased`, … on the request fields
+/// `ClientRequestParser` made strings of) and the byte ranges of a received head (`UpstreamResponseHead`). Only ASCII
 /// letters are folded; every other byte must match exactly.
 enum ASCIICaseless {
     @inline(__always)

@@ -4,8 +4,8 @@ import NIOHTTP1
 /// The proxy writes its HTTP/1.1 messages as bytes (RFC 9112): the request head toward the
 /// upstream, response heads toward the client, chunk framing. NIO's encoders built
 /// `HTTPHeaders` of strings for every message and re-encoded them; most of what is written
-/// here is copied from bytes already checked by a parser (NIO's for requests,
-/// `UpstreamResponseParser` for responses), the rest is constants, numbers and the
+/// here is copied from bytes already checked by a parser (`ClientRequestParser` for
+/// requests, `UpstreamResponseParser` for responses), the rest is constants, numbers and the
 /// configuration.
 enum HTTPWire {
     /// `<size in hex>\r\n`, before a chunk's data (RFC 9112 §7.1).

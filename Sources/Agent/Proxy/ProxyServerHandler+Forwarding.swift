@@ -263,8 +263,8 @@ extension ProxyServerHandler {
         if case .finished = x.response { finishExchange() }
     }
 
-    /// A part of the request body, chunk-framed when the caller's was chunked (NIO's parser
-    /// has taken the caller's framing off).
+    /// A part of the request body, chunk-framed when the caller's was chunked (the request
+    /// parser has taken the caller's framing off).
     func writeBodyUpstream(_ x: ProxyExchange, _ channel: any Channel, _ buffer: ByteBuffer) {
         guard buffer.readableBytes > 0 else { return }
         if x.upstreamChunked {

@@ -56,8 +56,8 @@ final class UpstreamPool {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
                     }
-                    // Requests are written as bytes (HTTPWire): their fields come from NIO's
-                    // parser of the client's request, the configuration (host), and the bearer
+                    // Requests are written as bytes (HTTPWire): their fields come from the
+                    // agent's parser of the client's request (ClientRequestParser), the configuration (host), and the bearer
                     // token, which `proceed` checks once per token.
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler(maxHeadSize: maxHeadSize))
                 }
