@@ -110,24 +110,7 @@ struct UpstreamResponseParserDifferentialTests {
         var agreed = 0, onlyOurs = 0, onlyLLHTTP = 0, bothRefused = 0
         var disagreements: [String] = [], unexplained: [String] = []
         for round in 0..<20000 {
-            var bytes = Array(Self.seeds[round % Self.seeds.count].utf8)
-            for _ in 0..<(1 + Int(rng.next() % 3)) {
-                let at = Int(rng.next() % UInt64(bytes.count + 1))
-                switch rng.next() % 4 {
-                case 0: bytes.insert(Self.alphabet[Int(rng.next() % UInt64(Self.alphabet.count))], at: at)
-                case 1: if at < bytes.count { bytes.remove(at: at) }
-                case 2: if at < bytes.count { bytes[at] = Self.alphabet[Int(rng.next() % UInt64(Self.alphabet.count))] }
-                default:  // a field line repeated (duplicate lengths, encodings)
-                    let text = String(decoding: bytes, as: UTF8.self)
-                    let lines = text.components(separatedBy: "\r\n")
-                    if lines.count > 2 {
-                        let i = 1 + Int(rng.next() % UInt64(lines.count - 2))
-                        var copy = lines
-                        copy.insert(lines[i], at: i)
-                        bytes = Array(copy.joined(separator: "\r\n").utf8)
-                    }
-                }
-            }
+            let bytes = rng.mutated(Array(Self.seeds[round % Self.seeds.count].utf8), alphabet: Self.alphabet)
             switch (Self.ours(bytes), Self.llhttp(bytes)) {
             case (let a?, let b?):
                 if a == b { agreed += 1 } else if disagreements.count < 5 {
@@ -157,5 +140,29 @@ struct SplitMix {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+
+    /// An HTTP message with one to three mutations: a byte of `alphabet` inserted or put in
+    /// place of another, a byte removed, or a field line repeated (duplicate lengths and
+    /// encodings).
+    mutating func mutated(_ message: [UInt8], alphabet: [UInt8]) -> [UInt8] {
+        var bytes = message
+        for _ in 0..<(1 + Int(next() % 3)) {
+            let at = Int(next() % UInt64(bytes.count + 1))
+            switch next() % 4 {
+            case 0: bytes.insert(alphabet[Int(next() % UInt64(alphabet.count))], at: at)
+            case 1: if at < bytes.count { bytes.remove(at: at) }
+            case 2: if at < bytes.count { bytes[at] = alphabet[Int(next() % UInt64(alphabet.count))] }
+            default:
+                let lines = String(decoding: bytes, as: UTF8.self).components(separatedBy: "\r\n")
+                if lines.count > 2 {
+                    let i = 1 + Int(next() % UInt64(lines.count - 2))
+                    var copy = lines
+                    copy.insert(lines[i], at: i)
+                    bytes = Array(copy.joined(separator: "\r\n").utf8)
+                }
+            }
+        }
+        return bytes
     }
 }
