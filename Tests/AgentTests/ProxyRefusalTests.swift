@@ -68,6 +68,31 @@ struct ProxyRefusalTests {
         #expect(h.upstream.requests.isEmpty)
     }
 
+    /// What the agent's request parser refuses gets a status that says why, with the local
+    /// error shape, and the connection is closed after it: where the next request would
+    /// start is unknown.
+    @Test(arguments: [
+        ("GET /jira/acme/x HTTP/2.0\r\nHost: HOST\r\n\r\n", 505),
+        ("POST /jira/acme/x HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        ("GET /jira/acme/x HTTP/1.1\r\nHost: HOST\r\nX-A: b\r\n folded\r\n\r\n", 400),
+        ("GET /jira/acme/x HTTP/1.1\r\nHost: HOST\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400),
+        ("GET /jira/acme/x\tHTTP/1.1\r\nHost: HOST\r\n\r\n", 400),
+    ])
+    func malformedRequestsAreAnsweredAndTheConnectionClosed(_ request: String, status: Int) async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        let port = h.port, text = request.replacingOccurrences(of: "HOST", with: h.host)
+        let (response, closed) = try await offloaded { () -> (RawHTTPClient.Response, Bool) in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send(text + "GET /jira/acme/next HTTP/1.1\r\nHost: x\r\n\r\n")
+            return (try client.readResponse(), client.isClosedByPeer())
+        }
+        #expect(response.status == status)
+        #expect(response.text.contains("\"error\""), "the local error shape: \(response.text)")
+        #expect(closed, "the connection stays open after a request that could not be framed")
+        #expect(h.upstream.requests.isEmpty, "nothing is forwarded, not even the request after it")
+    }
+
     @Test func oversizedHeadersAreRefused() async throws {
         let h = try await ProxyHarness.start()
         defer { Task { await h.stop() } }

@@ -214,23 +214,16 @@ final class ProxyServerHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        let refusal: RequestRefusal
-        switch error.kind {
+        let (status, code, message): (HTTPResponseStatus, String, String) = switch error.kind {
         case .headTooLarge:
-            refusal = RequestRefusal(status: .requestHeaderFieldsTooLarge, code: "headers_too_large",
-                                     message: "the request head exceeds the agent's limit of \(proxy.configuration.maxHeaderSize) bytes")
-        case .unsupportedTransferCoding:
-            refusal = RequestRefusal(status: .notImplemented, code: "bad_request",
-                                     message: "only the chunked transfer coding is accepted in requests")
-        case .unsupportedVersion:
-            refusal = RequestRefusal(status: .httpVersionNotSupported, code: "bad_request",
-                                     message: "the agent serves HTTP/1.1 and HTTP/1.0")
-        case .malformed:
-            refusal = RequestRefusal(status: .badRequest, code: "bad_request",
-                                     message: "the request is not valid HTTP/1.1: \(error.description)")
+            (.requestHeaderFieldsTooLarge, "headers_too_large",
+             "the request head exceeds the agent's limit of \(proxy.configuration.maxHeaderSize) bytes")
+        case .unsupportedTransferCoding: (.notImplemented, "bad_request", "only the chunked transfer coding is accepted in requests")
+        case .unsupportedVersion: (.httpVersionNotSupported, "bad_request", "the agent serves HTTP/1.1 and HTTP/1.0")
+        case .malformed: (.badRequest, "bad_request", "the request is not valid HTTP/1.1: \(error.description)")
         }
         closeAfterResponse = true
-        answer(refusal, version: .http1_1, requestEnded: true)
+        answer(RequestRefusal(status: status, code: code, message: message), version: .http1_1, requestEnded: true)
     }
 
     func handle(_ part: ClientRequestParser.Event) {
