@@ -86,7 +86,7 @@ extension ProxyServerHandler {
             guard case .proxying(let current) = state, current === x else { return }
             switch result {
             case .success(let token):
-                lastActivity = .now()  // the wait for the token is over; the upstream's time starts
+                lastActivity = .coarseNow()  // the wait for the token is over; the upstream's time starts
                 guard targetIsCurrent(x) else {
                     logger.info("connection reconfigured during the token wait", metadata: ["connection": "\(id)"])
                     answer(RequestRefusal(status: .serviceUnavailable, code: "configuration_changed",
@@ -217,7 +217,7 @@ extension ProxyServerHandler {
             x.endSentUpstream = true
             writeEndUpstream(x, channel)
         }
-        if reading { upstreamNeedsFlush = true } else { channel.flush(); lastActivity = .now() }
+        if reading { upstreamNeedsFlush = true } else { channel.flush(); lastActivity = .coarseNow() }
         resume(.notConnected)
         if !channel.isWritable { pause(.upstreamFull) }
     }

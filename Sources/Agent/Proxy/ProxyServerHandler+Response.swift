@@ -31,7 +31,7 @@ extension ProxyServerHandler: UpstreamDelegate {
         // once per batch of reads.
         if sawActivity {
             sawActivity = false
-            lastActivity = .now()
+            lastActivity = .coarseNow()
         }
         if clientNeedsFlush, let context {
             clientNeedsFlush = false
@@ -213,7 +213,7 @@ extension ProxyServerHandler: UpstreamDelegate {
             // The connection went back to the pool (or closed) before its read completed, so
             // `upstreamReadComplete` will not record this batch: record it here, as
             // `finishExchange` does on every other way out.
-            lastActivity = .now()
+            lastActivity = .coarseNow()
             sawActivity = false
             x.retriedRejection = true
             x.response = .waiting

@@ -47,7 +47,7 @@ final class ProxyServerHandler: ChannelInboundHandler {
     var closeAfterResponse = false
     var upstreamNeedsFlush = false
     var clientNeedsFlush = false
-    var lastActivity = NIODeadline.now()
+    var lastActivity = NIODeadline.coarseNow()
     /// A request part or response event arrived since `lastActivity` was last set.
     var sawActivity = false
     /// The request being answered is a HEAD: the agent's own answers carry no body.
@@ -105,7 +105,7 @@ final class ProxyServerHandler: ChannelInboundHandler {
         // batch of reads.
         if sawActivity {
             sawActivity = false
-            lastActivity = .now()
+            lastActivity = .coarseNow()
         }
         if upstreamNeedsFlush {
             upstreamNeedsFlush = false
@@ -280,7 +280,7 @@ final class ProxyServerHandler: ChannelInboundHandler {
     func finishExchange() {
         if case .answered(let ended) = state, !ended { return }  // wait for the request's end
         state = .idle
-        lastActivity = .now()
+        lastActivity = .coarseNow()
         sawActivity = false
         if closeAfterResponse {
             state = .closed

@@ -114,7 +114,7 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
 final class UpstreamConnection {
     let channel: any Channel
     let handler: UpstreamHandler
-    var idleSince: NIODeadline = .now()
+    var idleSince: NIODeadline = .coarseNow()
 
     init(channel: any Channel, handler: UpstreamHandler) {
         self.channel = channel

@@ -36,7 +36,7 @@ final class UpstreamPool {
             connection.channel.close(promise: nil)
             return
         }
-        connection.idleSince = .now()
+        connection.idleSince = .coarseNow()
         idle.append(connection)
         scheduleSweep()
     }
