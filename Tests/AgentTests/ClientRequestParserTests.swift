@@ -104,6 +104,7 @@ struct ClientRequestParserTests {
         ("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", .malformed),
         ("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 x\r\nhello\r\n0\r\n\r\n", .malformed),
         ("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n", .malformed),
+        ("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"\\\u{1}\"\r\nhello\r\n0\r\n\r\n", .malformed),
         ("GET /a HTTP/1.1\r\nX-A: b\r\n folded\r\n\r\n", .malformed),
         ("GET /a HTTP/1.1\r\nX-A : b\r\n\r\n", .malformed),
         ("GET /a HTTP/1.1\r\n: b\r\n\r\n", .malformed),

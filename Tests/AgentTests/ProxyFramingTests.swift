@@ -25,6 +25,21 @@ struct ProxyFramingTests {
             + parts.map { "\(String($0.utf8.count, radix: 16))\r\n\($0)\r\n" }.joined() + "0\r\n\r\n"
     }
 
+    /// The upstream sees the agent's framing: one `Content-Length`, the number itself, also
+    /// when the client repeated it or wrote it with leading zeros.
+    @Test func theUpstreamGetsOneContentLengthOfTheAgents() async throws {
+        let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") }
+        defer { upstream.stop() }
+        let r = try await h.request("POST /jira/acme/x HTTP/1.1\r\nHost: \(h.host)\r\nContent-Length: 005\r\ncontent-length: 5\r\n",
+                                    body: "hello")
+        await h.stop()
+        #expect(r.status == 200)
+        let lengths = (upstream.received.first?.head ?? "").components(separatedBy: "\r\n")
+            .filter { $0.lowercased().hasPrefix("content-length:") }
+        #expect(lengths == ["Content-Length: 5"])
+        #expect(upstream.received.first?.body == Array("hello".utf8))
+    }
+
     @Test func chunkedJSONIsRewrittenAndSentWithALength() async throws {
         let upstreamBox = Box<String>()
         let (h, upstream) = try await Self.start { _ in

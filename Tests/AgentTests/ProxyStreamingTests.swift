@@ -84,4 +84,30 @@ struct ProxyStreamingTests {
         #expect(h.upstream.requests.last?.bodySize == Self.size)
         #expect(growth < 16 * 1024 * 1024)
     }
+
+    /// A client that sends requests the agent answers itself and never reads the answers:
+    /// the agent stops reading once its output is backed up, instead of answering into
+    /// memory (about 250 bytes per request). In this suite: its peak-RSS measure needs the
+    /// 50 MB transfers not to run beside it.
+    @Test func aClientThatDoesNotReadItsAnswersIsNotReadEither() async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        _ = try await h.get("/nowhere")
+        let before = currentRSS()
+        resetPeakRSS()
+        let port = h.port, request = Array("GET /nowhere HTTP/1.1\r\nHost: \(h.host)\r\n\r\n".utf8)
+        let (sent, growth) = try await offloaded { () -> (Int, Int) in
+            let client = try RawHTTPClient(tcpPort: port)
+            let batch = Array((0..<1000).map { _ in request }.joined())
+            var sent = 0
+            let deadline = Date().addingTimeInterval(3)
+            while Date() < deadline, sent < 200 * 1024 * 1024 {
+                let n = batch.withUnsafeBytes { Glibc.send(client.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                if n > 0 { sent += n } else { Thread.sleep(forTimeInterval: 0.01) }
+            }
+            return (sent, peakRSS() - before)
+        }
+        print("unread answers: \(sent / 1024) KiB of requests taken, RSS growth \(growth / 1024) KiB")
+        #expect(growth < 16 * 1024 * 1024, "RSS grew \(growth / 1024) KiB")
+    }
 }

@@ -273,7 +273,7 @@ struct HTTP1Reader {
                 while i < raw.count {
                     let b = raw[i]
                     if b == 0x22 { i += 1; return true }
-                    if b == 0x5C { i += 1; guard i < raw.count else { return false } }
+                    if b == 0x5C { i += 1; guard i < raw.count, isValueByte(raw[i]) else { return false } }
                     else if !isValueByte(b) { return false }
                     i += 1
                 }

@@ -51,7 +51,17 @@ enum HopByHopHeaders {
                 if name.isEqualLowercased("transfer-encoding") { chunked = true; continue }
                 if name.utf8.count == 14, name.isEqualLowercased("content-length") {
                     // Framing, whatever `Connection` names: without it the body's bytes would
-                    // be read upstream as the next request (smuggling).
+                    // be read upstream as the next request (smuggling). Written once, as the
+                    // number the parser and `RequestScreen` checked (every value agrees), so
+                    // the upstream sees the agent's framing, never repeated or padded lengths.
+                    if !hasLength, let length = Int(value) {
+                        hasLength = true
+                        out.append("Content-Length: ")
+                        out.appendDecimal(length)
+                        out.append("\r\n")
+                        continue
+                    }
+                    if hasLength { continue }
                     hasLength = true
                 } else if isHopByHop(name) || isDroppedToward(name) || named.contains(where: { name.isEqualLowercased(name: $0) }) {
                     continue

@@ -43,7 +43,6 @@ extension ProxyServerHandler {
         promise.futureResult.assumeIsolated().whenSuccess { [self] response in
             resume(.notConnected)
             guard case .api(let current) = state, current === x else { return }
-            if !x.head.isKeepAlive { closeAfterResponse = true }
             var headers = response.headers.map { ($0.name, $0.value) }
             if !response.body.isEmpty, !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
                 headers.append(("Content-Type", "application/json"))

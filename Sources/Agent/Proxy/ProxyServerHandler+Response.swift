@@ -118,7 +118,6 @@ extension ProxyServerHandler: UpstreamDelegate {
         }
         let minor = x.head.version.minor == 0 ? 0 : 1
         if case .closeDelimited = framing { closeAfterResponse = true }
-        if !x.head.isKeepAlive { closeAfterResponse = true }
         // Everything written, counted generously: the kept field lines are at most the
         // upstream's head plus a CR each; the rest is bounded constants and `Location`.
         let reserve = head.bytes.readableBytes + head.fields.count + (rewritten?.utf8.count ?? 0) + 160

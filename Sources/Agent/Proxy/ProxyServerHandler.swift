@@ -27,6 +27,8 @@ final class ProxyServerHandler: ChannelInboundHandler {
         static let pipelined = PauseReasons(rawValue: 1)
         static let upstreamFull = PauseReasons(rawValue: 2)
         static let notConnected = PauseReasons(rawValue: 4)
+        /// The client does not read the agent's answers: no further request is started.
+        static let clientFull = PauseReasons(rawValue: 8)
     }
 
     /// Sent by the server on graceful shutdown: finish the current response, then close.
@@ -118,6 +120,11 @@ final class ProxyServerHandler: ChannelInboundHandler {
         if case .proxying(let x) = state, let upstream = x.upstream {
             if context.channel.isWritable { upstream.handler.resumeReads() } else { upstream.handler.pauseReads() }
         }
+        if context.channel.isWritable, paused.contains(.clientFull) {
+            // Requests already received wait in the parser: no read may come to start them.
+            resume(.clientFull)
+            readRequests()
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -192,6 +199,12 @@ final class ProxyServerHandler: ChannelInboundHandler {
         defer { readingRequests = false }
         while !currentRequestEnded {
             if case .closed = state { return }
+            if case .idle = state, !context.channel.isWritable {
+                // Answers the client does not read would pile up (a stream of pipelined
+                // requests the agent answers itself): the next request waits until they drain.
+                pause(.clientFull)
+                break
+            }
             let event: ClientRequestParser.Event?
             do {
                 event = try requests.next()
@@ -210,6 +223,7 @@ final class ProxyServerHandler: ChannelInboundHandler {
     /// and the connection closed either way (where the next request would start is unknown).
     private func refuse(_ error: HTTP1ParseError) {
         logger.info("request refused", metadata: ["code": "bad_request", "error": "\(error.description)", "peer": "\(peer)"])
+        if case .idle = state { answeringHEAD = false }  // (the bytes of a head that could not be read)
         guard canAnswer else {
             context.close(promise: nil)
             return
@@ -253,6 +267,9 @@ final class ProxyServerHandler: ChannelInboundHandler {
 
     func start(_ head: HTTPRequestHead) {
         answeringHEAD = head.method == .HEAD
+        // `Connection: close`, or HTTP/1.0 without keep-alive: this is the last request read
+        // (RFC 9112 §9.6), whoever answers it.
+        if !head.isKeepAlive { closeAfterResponse = true }
         if let refusal = RequestScreen.check(head, listener: listener, maxBodySize: proxy.configuration.maxRequestBodySize) {
             logger.info("request refused", metadata: ["code": "\(refusal.code)", "peer": "\(peer)"])
             answer(refusal, version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
@@ -282,6 +299,10 @@ final class ProxyServerHandler: ChannelInboundHandler {
         state = .idle
         lastActivity = .coarseNow()
         sawActivity = false
+        // What held reads back for the exchange (its token, its upstream) ended with it, also
+        // when the agent answered in its place.
+        resume(.notConnected)
+        resume(.upstreamFull)
         if closeAfterResponse {
             state = .closed
             context.close(promise: nil)

@@ -1,0 +1,90 @@
+import Foundation
+import NIOCore
+import Testing
+import TestSupport
+@testable import Agent
+
+/// Several requests on one client connection, sent before any answer is read (pipelining,
+/// RFC 9112 §9.3.2): the agent reads one request at a time from its parser, answers in
+/// order, stops where the client said the connection ends, and neither hangs nor buffers
+/// without bound.
+@Suite(.timeLimit(.minutes(1))) struct ProxyPipeliningTests {
+    /// Sends `text` in one write, then reads `count` answers in order (`heads` says which of
+    /// them answer a HEAD) and, with `expectClose`, whether the agent then closed the connection.
+    static func exchange(_ h: ProxyHarness, _ text: String, count: Int, heads: Set<Int> = [], expectClose: Bool = false)
+        async throws -> (responses: [RawHTTPClient.Response], closed: Bool) {
+        let port = h.port
+        return try await offloaded {
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send(text)
+            let responses = try (0..<count).map { try client.readResponse(headRequest: heads.contains($0)) }
+            // (Waits for the agent to close: only asked where it must.)
+            return (responses, expectClose && client.isClosedByPeer())
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let h = try await ProxyHarness.start { request in
+            .json(#"{"uri":"\#(request.uri)","body":\#(request.body.count)}"#)
+        }
+        defer { Task { await h.stop() } }
+        let host = h.host
+        let text = "GET /jira/acme/one HTTP/1.1\r\nHost: \(host)\r\n\r\n"
+            + "POST /jira/acme/two HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 5\r\n\r\nhello"
+            + "GET /nowhere HTTP/1.1\r\nHost: \(host)\r\n\r\n"
+            + "PUT /jira/acme/four HTTP/1.1\r\nHost: \(host)\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            + "HEAD /jira/acme/five HTTP/1.1\r\nHost: \(host)\r\n\r\n"
+            + "GET /jira/acme/six HTTP/1.1\r\nHost: \(host)\r\n\r\n"
+        let (responses, _) = try await Self.exchange(h, text, count: 6, heads: [4])
+        #expect(responses.map(\.status) == [200, 200, 404, 200, 200, 200])
+        #expect(responses[0].text.contains("/jira/one") && responses[1].text.contains(#""body":5"#))
+        #expect(responses[3].text.contains(#""body":3"#) && responses[5].text.contains("/jira/six"))
+        #expect(responses[4].body.isEmpty, "a HEAD answer has no body")
+        #expect(h.upstream.requests.map(\.uri) == ["/jira/one", "/jira/two", "/jira/four", "/jira/five", "/jira/six"])
+    }
+
+    /// RFC 9112 §9.6: after `Connection: close` (or an HTTP/1.0 request without keep-alive)
+    /// no further request on the connection is read — also when the agent answers it itself.
+    @Test(arguments: [
+        "GET /nowhere HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n",
+        "GET /nowhere HTTP/1.0\r\n\r\n",
+        "GET /jira/acme/first HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n",
+    ])
+    func nothingIsReadAfterTheLastRequest(_ first: String) async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        let text = first.replacingOccurrences(of: "HOST", with: h.host)
+            + "GET /jira/acme/smuggled HTTP/1.1\r\nHost: \(h.host)\r\n\r\n"
+        let (responses, closed) = try await Self.exchange(h, text, count: 1, expectClose: true)
+        #expect(responses[0].header("Connection")?.lowercased() == "close")
+        #expect(closed, "the connection ends with the last request's answer")
+        #expect(!h.upstream.requests.contains { $0.uri.contains("smuggled") }, "a request after the last one was forwarded")
+    }
+
+    /// A request the agent answered after waiting for its token (here: no token, not
+    /// interactive) leaves the connection reading: the next request is answered at once,
+    /// not after the idle timeout.
+    @Test func theNextRequestIsReadAfterAnAnswerInsteadOfATokenOrAConnection() async throws {
+        let h = try await ProxyHarness.start(tokens: FakeTokenProvider(), proxy: ProxyConfiguration(interactive: false))
+        defer { Task { await h.stop() } }
+        let started = ContinuousClock.now
+        let responses = try await h.onOneConnection([
+            h.getRequest("/jira/acme/one"),   // 401: no token
+            h.getRequest("/jira/other/two"),  // 401 as well (the same token wait)
+            h.getRequest("/nowhere"),
+        ])
+        #expect(responses.map(\.status) == [401, 401, 404])
+        #expect(ContinuousClock.now - started < .seconds(10), "the connection waited for a timeout")
+    }
+
+    /// A 505 after a HEAD on the same connection carries its body: the earlier request's
+    /// method does not decide how the agent's next answer is framed.
+    @Test func anAnswerAfterAHEADHasItsBody() async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        let text = "HEAD /nowhere HTTP/1.1\r\nHost: \(h.host)\r\n\r\nGET /jira/acme/x HTTP/2.0\r\nHost: \(h.host)\r\n\r\n"
+        let (responses, _) = try await Self.exchange(h, text, count: 2, heads: [0])
+        #expect(responses.map(\.status) == [404, 505])
+        #expect(responses[1].text.contains(#""error""#))
+    }
+}
