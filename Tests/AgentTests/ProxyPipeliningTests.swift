@@ -87,4 +87,50 @@ import TestSupport
         #expect(responses.map(\.status) == [404, 505])
         #expect(responses[1].text.contains(#""error""#))
     }
+
+    /// The whole answer reaches a client that sent `Connection: close` and reads slowly:
+    /// the agent closes after its writes have gone out, not over them.
+    @Test func aSlowReaderGetsAllOfTheLastAnswer() async throws {
+        let size = 4 << 20
+        let h = try await ProxyHarness.start { _ in .json(String(repeating: "x", count: size)) }
+        defer { Task { await h.stop() } }
+        let port = h.port, host = h.host
+        let response = try await offloaded { () -> RawHTTPClient.Response in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("GET /jira/acme/big HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
+            Thread.sleep(forTimeInterval: 1)  // the answer waits, most of it in the agent
+            return try client.readResponse()
+        }
+        #expect(response.status == 200)
+        #expect(response.body.count == size, "the answer was cut at \(response.body.count) bytes")
+    }
+
+    /// A request read from the parser after the one before it was answered — no read, so no
+    /// `channelReadComplete` to flush — still has its body sent: a pipelined upload behind a
+    /// slow answer, on a connection whose earlier upload has grown NIO's read size, so that
+    /// more of the body than the upstream channel's high watermark waits in the parser.
+    @Test func aPipelinedUploadBehindASlowAnswerIsSent() async throws {
+        let upstream = try ScriptedUpstream { request in
+            request.head.hasPrefix("GET ")
+                ? .init(pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n", "slow"], pause: 0.5)
+                : .init("HTTP/1.1 201 Created\r\nContent-Length: \(String(request.body.count).utf8.count)\r\n\r\n\(request.body.count)")
+        }
+        defer { upstream.stop() }
+        let h = try await ProxyHarness.start(jiraURL: "\(upstream.baseURL)/jira")
+        defer { Task { await h.stop() } }
+        let port = h.port, host = h.host
+        let body = String(repeating: "u", count: 1 << 20)
+        let upload = "POST /jira/acme/upload HTTP/1.1\r\nHost: \(host)\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        let started = ContinuousClock.now
+        let responses = try await offloaded { () -> [RawHTTPClient.Response] in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send(upload)
+            let first = try client.readResponse()
+            try client.send("GET /jira/acme/slow HTTP/1.1\r\nHost: \(host)\r\n\r\n" + upload)
+            return [first, try client.readResponse(), try client.readResponse()]
+        }
+        #expect(responses.map(\.status) == [201, 200, 201])
+        #expect(responses[2].text == String(body.utf8.count), "the upstream received \(responses[2].text) bytes")
+        #expect(ContinuousClock.now - started < .seconds(10), "the upload waited for a timeout")
+    }
 }

@@ -241,10 +241,22 @@ extension ProxyServerHandler {
         }
         if let upstream = x.upstream, x.token != nil {
             writeBodyUpstream(x, upstream.channel, buffer)
-            upstreamNeedsFlush = true
+            flushUpstream(upstream.channel)
         } else {
             x.pendingBody.append(buffer)
             pause(.notConnected)
+        }
+    }
+
+    /// Inside `channelRead` the flush waits for `channelReadComplete` (one per batch of
+    /// reads); a request read from the parser at any other time (after the previous answer,
+    /// after the client drained its answers) has no such batch to wait for.
+    func flushUpstream(_ channel: any Channel) {
+        if reading {
+            upstreamNeedsFlush = true
+        } else {
+            channel.flush()
+            upstreamNeedsFlush = false
         }
     }
 
@@ -253,12 +265,7 @@ extension ProxyServerHandler {
         if let upstream = x.upstream, !x.endSentUpstream {
             x.endSentUpstream = true
             writeEndUpstream(x, upstream.channel)
-            if reading {
-                upstreamNeedsFlush = true
-            } else {
-                upstream.channel.flush()
-                upstreamNeedsFlush = false
-            }
+            flushUpstream(upstream.channel)
         }
         if case .finished = x.response { finishExchange() }
     }

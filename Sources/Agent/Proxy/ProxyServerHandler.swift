@@ -96,6 +96,7 @@ final class ProxyServerHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .closed = state { return }  // (after the last answer: read and dropped)
         requests.append(unwrapInboundIn(data))
         reading = true
         readRequests()
@@ -122,6 +123,8 @@ final class ProxyServerHandler: ChannelInboundHandler {
         }
         if context.channel.isWritable, paused.contains(.clientFull) {
             // Requests already received wait in the parser: no read may come to start them.
+            // The next one's time starts now, not when the answers began to back up.
+            lastActivity = .coarseNow()
             resume(.clientFull)
             readRequests()
         }
@@ -139,7 +142,7 @@ final class ProxyServerHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is Quiesce {
             closeAfterResponse = true
-            if case .idle = state, !requests.hasUnreadBytes { context.close(promise: nil) }
+            if case .idle = state, !requests.hasUnreadBytes { closeAfterWrites() }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -304,10 +307,35 @@ final class ProxyServerHandler: ChannelInboundHandler {
         resume(.notConnected)
         resume(.upstreamFull)
         if closeAfterResponse {
-            state = .closed
-            context.close(promise: nil)
+            closeAfterWrites()
             return
         }
         readRequests()
+    }
+
+    /// Ends the connection once everything written so far has gone out: NIO's `close`
+    /// discards the writes still queued — a large answer to a `Connection: close` request,
+    /// or the pipelined answers before it, for a client that reads slowly. Then only the
+    /// agent's side is closed (FIN after the answers) and whatever the client still sends is
+    /// read and dropped until it closes its own: a full close with unread input would be a
+    /// reset, which can destroy answers the client has not read yet (RFC 9112 §9.6,
+    /// "lingering close"). A client that neither reads nor closes is cut off after
+    /// `stallTimeout`.
+    func closeAfterWrites() {
+        state = .closed
+        let channel = context.channel
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0)), promise: written)
+        let limit = context.eventLoop.assumeIsolated().scheduleTask(in: proxy.configuration.stallTimeout) {
+            channel.close(promise: nil)
+        }
+        channel.closeFuture.assumeIsolated().whenComplete { _ in limit.cancel() }
+        written.futureResult.assumeIsolated().whenComplete { result in
+            if case .failure = result {
+                channel.close(promise: nil)
+            } else {
+                channel.close(mode: .output, promise: nil)
+            }
+        }
     }
 }
