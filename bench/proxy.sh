@@ -6,6 +6,8 @@
 #
 #   bench/proxy.sh            # 10 s per run, 3 rounds, then the medians
 #   DURATION=5s ROUNDS=5 bench/proxy.sh
+#   UPSTREAM_TLS=1 bench/proxy.sh   # the upstream over https (a test CA, verified), as a
+#                                   # gateway is in production; nginx verifies it too
 # On a 2-core machine shared by wrk, the upstream and the proxy, one round's ratio varies by
 # ±5 %; the medians over the rounds are the figures to quote.
 set -euo pipefail
@@ -36,7 +38,20 @@ trap cleanup EXIT
 
 source bench/fixture.sh
 UP_PORT=$(free_port); NGX_PORT=$(free_port); OUR_PORT=$(free_port)
-BASE="http://127.0.0.1:$UP_PORT"
+SCHEME=http; UP_LISTEN=""; NGX_TLS=""
+if [[ -n ${UPSTREAM_TLS:-} ]]; then
+    # A test CA and a certificate for 127.0.0.1 signed by it; both proxies verify the upstream.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench CA" -keyout "$TMP/ca.key" -out "$TMP/ca.pem" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$TMP/up.key" -out "$TMP/up.csr" 2>/dev/null
+    openssl x509 -req -in "$TMP/up.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial -days 2 -out "$TMP/up.pem" \
+        -extfile <(printf "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n") 2>/dev/null
+    SCHEME=https
+    UP_LISTEN=" ssl; ssl_certificate $TMP/up.pem; ssl_certificate_key $TMP/up.key; ssl_session_cache shared:up:1m"
+    NGX_TLS="proxy_ssl_verify on; proxy_ssl_trusted_certificate $TMP/ca.pem; proxy_ssl_name localhost; proxy_ssl_session_reuse on;"
+    export CA_BUNDLE=$TMP/ca.pem
+fi
+BASE="$SCHEME://127.0.0.1:$UP_PORT"
 
 # A 1 KiB Jira-like JSON document with self links to the upstream (the proxy rewrites them).
 mkdir -p "$TMP/www/rest/api/2/issue"
@@ -69,7 +84,7 @@ CONF
 }
 { common upstream; cat <<CONF
     server {
-        listen 127.0.0.1:$UP_PORT;
+        listen 127.0.0.1:$UP_PORT$UP_LISTEN;
         root $TMP/www;
         default_type application/json;
         location / { try_files \$uri =404; }
@@ -82,7 +97,8 @@ CONF
     server {
         listen 127.0.0.1:$NGX_PORT;
         location /jira/bench/ {
-            proxy_pass http://jira/;
+            proxy_pass $SCHEME://jira/;
+            $NGX_TLS
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host 127.0.0.1:$UP_PORT;

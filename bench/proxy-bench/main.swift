@@ -1,5 +1,6 @@
 // proxy-bench UPSTREAM_URL [PORT]: runs the real AgentServer proxy on 127.0.0.1:PORT with
 // one connection `bench` → UPSTREAM_URL and a fixed token, until SIGTERM/SIGINT.
+// CA_BUNDLE=FILE: the connection's `ca_bundle`, for an https upstream with a test certificate.
 import Agent
 import Dispatch
 import FoundationEssentials
@@ -30,7 +31,8 @@ guard arguments.count >= 2, let upstream = URL(string: arguments[1]) else {
     exit(64)
 }
 let port = arguments.count > 2 ? Int(arguments[2]) ?? 0 : 0
-let connection = Connection(id: "bench", jiraURL: upstream, clientID: "bench", isDefault: true)
+let connection = Connection(id: "bench", jiraURL: upstream, clientID: "bench", isDefault: true,
+                            caBundle: ProcessInfo.processInfo.environment["CA_BUNDLE"])
 let catalog = ConnectionCatalog(connections: [connection])
 var logger = Logger(label: "proxy-bench")
 logger.logLevel = .warning
