@@ -133,4 +133,51 @@ import TestSupport
         #expect(responses[2].text == String(body.utf8.count), "the upstream received \(responses[2].text) bytes")
         #expect(ContinuousClock.now - started < .seconds(10), "the upload waited for a timeout")
     }
+
+    /// After the last answer the agent reads and drops what the client still sends, also
+    /// when a pipelined request had paused its reading: a client that writes a large upload
+    /// behind its `Connection: close` request before reading is not left blocked.
+    @Test func whatFollowsTheLastRequestIsReadAndDropped() async throws {
+        let h = try await ProxyHarness.start()
+        defer { Task { await h.stop() } }
+        let port = h.port, host = h.host
+        let (response, closed) = try await offloaded { () -> (RawHTTPClient.Response, Bool) in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("GET /nowhere HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"
+                + "POST /jira/acme/x HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 16777216\r\n\r\n")
+            try client.send([UInt8](repeating: UInt8(ascii: "u"), count: 16 << 20))
+            return (try client.readResponse(), client.isClosedByPeer())
+        }
+        #expect(response.status == 404 && closed)
+        #expect(h.upstream.requests.isEmpty)
+    }
+
+    /// Graceful shutdown does not wait for an idle kept-alive connection: it is closed at
+    /// once, not left to linger until its client closes.
+    @Test func shutdownClosesAnIdleConnectionAtOnce() async throws {
+        let h = try await ProxyHarness.start()
+        // (Blocking calls on this task: one short exchange.)
+        let client = try RawHTTPClient(tcpPort: h.port)
+        try client.send("GET /nowhere HTTP/1.1\r\nHost: \(h.host)\r\n\r\n")
+        _ = try client.readResponse()
+        let started = ContinuousClock.now
+        await h.stop()
+        let waited = ContinuousClock.now - started
+        #expect(waited < .seconds(1), "shutdown waited \(waited) for an idle connection")
+        withExtendedLifetime(client) {}
+    }
+
+    /// Graceful shutdown keeps its grace period also for a connection that lingers after
+    /// its last answer (the client neither reads further nor closes).
+    @Test func shutdownKeepsItsGracePeriodForALingeringConnection() async throws {
+        let h = try await ProxyHarness.start()  // (grace period: 2 s)
+        let client = try RawHTTPClient(tcpPort: h.port)
+        try client.send("GET /nowhere HTTP/1.1\r\nHost: \(h.host)\r\nConnection: close\r\n\r\n")
+        _ = try client.readResponse()
+        let started = ContinuousClock.now
+        await h.stop()
+        let waited = ContinuousClock.now - started
+        #expect(waited < .seconds(4), "shutdown waited \(waited)")
+        withExtendedLifetime(client) {}
+    }
 }

@@ -142,7 +142,7 @@ final class ProxyServerHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is Quiesce {
             closeAfterResponse = true
-            if case .idle = state, !requests.hasUnreadBytes { closeAfterWrites() }
+            if case .idle = state, !requests.hasUnreadBytes { closeAfterWrites(linger: false) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -315,26 +315,49 @@ final class ProxyServerHandler: ChannelInboundHandler {
 
     /// Ends the connection once everything written so far has gone out: NIO's `close`
     /// discards the writes still queued — a large answer to a `Connection: close` request,
-    /// or the pipelined answers before it, for a client that reads slowly. Then only the
-    /// agent's side is closed (FIN after the answers) and whatever the client still sends is
-    /// read and dropped until it closes its own: a full close with unread input would be a
-    /// reset, which can destroy answers the client has not read yet (RFC 9112 §9.6,
-    /// "lingering close"). A client that neither reads nor closes is cut off after
-    /// `stallTimeout`.
-    func closeAfterWrites() {
+    /// or the pipelined answers before it, for a client that reads slowly.
+    ///
+    /// With `linger`, only the agent's side is closed then (FIN after the answers) and
+    /// whatever the client still sends is read and dropped until it closes its own: a full
+    /// close with unread input would be a reset, which can destroy answers the client has
+    /// not read yet (RFC 9112 §9.6, "lingering close"). Without it (graceful shutdown of
+    /// an idle connection: nothing was left unread) the close is full at once.
+    ///
+    /// A client that stops taking its answers — no byte of them gone for `stallTimeout` —
+    /// or, once they are out, does not close its side within `stallTimeout` is cut off.
+    func closeAfterWrites(linger: Bool = true) {
         state = .closed
         let channel = context.channel
+        // Input from now on is read and dropped, whatever held reading back before.
+        requests = ClientRequestParser(maxHeadSize: proxy.configuration.maxHeaderSize)
+        paused = []
+        channel.setAutoReadIfActive(true)
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0)), promise: written)
-        let limit = context.eventLoop.assumeIsolated().scheduleTask(in: proxy.configuration.stallTimeout) {
-            channel.close(promise: nil)
-        }
-        channel.closeFuture.assumeIsolated().whenComplete { _ in limit.cancel() }
         written.futureResult.assumeIsolated().whenComplete { result in
-            if case .failure = result {
+            if linger, case .success = result {
+                channel.close(mode: .output, promise: nil)
+            } else {
+                channel.close(promise: nil)
+            }
+        }
+        Self.watchClosing(channel, every: proxy.configuration.stallTimeout, queued: Self.queuedBytes(channel))
+    }
+
+    private static func queuedBytes(_ channel: any Channel) -> Int {
+        (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+    }
+
+    /// The limit of `closeAfterWrites`: every `period`, the answers still queued must have
+    /// shrunk; once none are (they are all out), the client has that `period` to close.
+    private static func watchClosing(_ channel: any Channel, every period: TimeAmount, queued before: Int) {
+        channel.eventLoop.assumeIsolated().scheduleTask(in: period) {
+            guard channel.isActive else { return }
+            let queued = queuedBytes(channel)
+            if queued == 0 || queued >= before {
                 channel.close(promise: nil)
             } else {
-                channel.close(mode: .output, promise: nil)
+                watchClosing(channel, every: period, queued: queued)
             }
         }
     }

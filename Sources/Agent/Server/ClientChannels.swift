@@ -17,17 +17,19 @@ final class ClientChannels: Sendable {
     var count: Int { channels.withLockedValue { $0.count } }
 
     /// Asks every connection to close after its current response; after `grace`, closes
-    /// the ones still open.
+    /// the ones still open. The deadline is kept by each channel's event loop: a wait on a
+    /// `closeFuture` cannot be cancelled, so a time limit around it would last as long as
+    /// the slowest connection (a client lingering after its last answer: a minute).
     func drain(grace: TimeAmount) async {
         let open = channels.withLockedValue { Array($0.values) }
-        for channel in open {
-            channel.pipeline.fireUserInboundEventTriggered(ProxyServerHandler.Quiesce())
-        }
         let deadline = NIODeadline.now() + grace
         for channel in open {
-            let left = deadline - .now()
-            if left <= .zero { break }
-            _ = try? await withTimeLimit(left) { try await channel.closeFuture.get() }
+            channel.pipeline.fireUserInboundEventTriggered(ProxyServerHandler.Quiesce())
+            let cutoff = channel.eventLoop.scheduleTask(deadline: deadline) { channel.close(promise: nil) }
+            channel.closeFuture.whenComplete { _ in cutoff.cancel() }
+        }
+        for channel in open {
+            try? await channel.closeFuture.get()
         }
         for channel in channels.withLockedValue({ Array($0.values) }) {
             try? await channel.close()
