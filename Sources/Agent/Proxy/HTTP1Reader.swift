@@ -336,8 +336,7 @@ struct HTTP1Reader {
         var codings = 0, lastCoding = 0..<0
         var hasTransferEncoding = false
         for field in fields {
-            let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
-            if name.count == 14, ASCIICaseless.equal(name, ASCIICaseless.bytes("content-length")) {
+            if ASCIICaseless.equal(raw, field.name, "content-length") {
                 // Each may be a list (RFC 9110 §8.6); every item must be the same number.
                 var empty = true
                 for item in UpstreamResponseHead.items(raw, field.value) {
@@ -349,7 +348,7 @@ struct HTTP1Reader {
                     length = value
                 }
                 if empty { throw HTTP1ParseError("empty Content-Length") }
-            } else if name.count == 17, ASCIICaseless.equal(name, ASCIICaseless.bytes("transfer-encoding")) {
+            } else if ASCIICaseless.equal(raw, field.name, "transfer-encoding") {
                 hasTransferEncoding = true
                 for item in UpstreamResponseHead.items(raw, field.value) {
                     codings += 1

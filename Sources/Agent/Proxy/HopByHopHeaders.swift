@@ -54,15 +54,14 @@ enum HopByHopHeaders {
                     // be read upstream as the next request (smuggling). Written once, as the
                     // number the parser and `RequestScreen` checked (every value agrees), so
                     // the upstream sees the agent's framing, never repeated or padded lengths.
-                    if !hasLength, let length = Int(value) {
-                        hasLength = true
+                    guard !hasLength else { continue }
+                    hasLength = true
+                    if let length = Int(value) {
                         out.append("Content-Length: ")
                         out.appendDecimal(length)
                         out.append("\r\n")
                         continue
                     }
-                    if hasLength { continue }
-                    hasLength = true
                 } else if isHopByHop(name) || isDroppedToward(name) || named.contains(where: { name.isEqualLowercased(name: $0) }) {
                     continue
                 }

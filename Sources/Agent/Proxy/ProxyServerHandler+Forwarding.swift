@@ -217,7 +217,8 @@ extension ProxyServerHandler {
             x.endSentUpstream = true
             writeEndUpstream(x, channel)
         }
-        if reading { upstreamNeedsFlush = true } else { channel.flush(); lastActivity = .coarseNow() }
+        if !reading { lastActivity = .coarseNow() }  // (inside `channelRead`, the batch's end stamps it)
+        flushUpstream(channel)
         resume(.notConnected)
         if !channel.isWritable { pause(.upstreamFull) }
     }
