@@ -185,4 +185,38 @@ struct ClientRequestParserTests {
         }
         #expect(second.uri == "/b" && !parser.hasUnreadBytes)
     }
+
+    static func head(_ text: String) throws -> ClientRequestHead {
+        var parser = ClientRequestParser(maxHeadSize: 1024)
+        parser.append(ByteBuffer(string: text))
+        guard case .head(let head)? = try parser.next() else { throw HTTP1ParseError("no head") }
+        return head
+    }
+
+    /// What the proxy reads off a head without strings: keep-alive (RFC 9112 §9.3), whether a
+    /// body follows and its length, and the fields as NIO's type for the token API.
+    @Test(arguments: [
+        ("GET / HTTP/1.1\r\n\r\n", true),
+        ("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n", false),
+        ("GET / HTTP/1.1\r\nConnection: te, close\r\n\r\n", false),
+        ("GET / HTTP/1.0\r\n\r\n", false),
+        ("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true),
+        ("GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", false),
+    ])
+    func keepAlive(_ text: String, _ expected: Bool) throws {
+        #expect(try Self.head(text).isKeepAlive == expected)
+    }
+
+    @Test func bodyFramingAndFields() throws {
+        let none = try Self.head("GET /a?b HTTP/1.1\r\nHost: h\r\nX-A:  1 \r\n\r\n")
+        #expect(!none.hasBody && none.contentLength == nil)
+        #expect(none.uri == "/a?b" && none.targetHasPrefix("/a?") && !none.targetHasPrefix("/a?bc"))
+        #expect(none.headers.map { "\($0.name)=\($0.value)" } == ["Host=h", "X-A=1"])
+        let zero = try Self.head("POST / HTTP/1.1\r\nContent-Length: 00\r\n\r\n")
+        #expect(!zero.hasBody && zero.contentLength == 0)
+        let five = try Self.head("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n")
+        #expect(five.hasBody && five.contentLength == 5)
+        let chunked = try Self.head("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        #expect(chunked.hasBody && chunked.contentLength == nil)
+    }
 }

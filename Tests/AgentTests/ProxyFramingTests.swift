@@ -26,12 +26,12 @@ struct ProxyFramingTests {
     }
 
     /// The upstream sees the agent's framing: one `Content-Length`, the number itself, also
-    /// when the client repeated it or wrote it with leading zeros.
-    @Test func theUpstreamGetsOneContentLengthOfTheAgents() async throws {
+    /// when the client repeated it, wrote it with leading zeros or as a list (RFC 9110 §8.6).
+    @Test(arguments: ["Content-Length: 005\r\ncontent-length: 5\r\n", "Content-Length: 5, 5\r\n"])
+    func theUpstreamGetsOneContentLengthOfTheAgents(_ lengthFields: String) async throws {
         let (h, upstream) = try await Self.start { _ in .init("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") }
         defer { upstream.stop() }
-        let r = try await h.request("POST /jira/acme/x HTTP/1.1\r\nHost: \(h.host)\r\nContent-Length: 005\r\ncontent-length: 5\r\n",
-                                    body: "hello")
+        let r = try await h.request("POST /jira/acme/x HTTP/1.1\r\nHost: \(h.host)\r\n\(lengthFields)", body: "hello")
         await h.stop()
         #expect(r.status == 200)
         let lengths = (upstream.received.first?.head ?? "").components(separatedBy: "\r\n")

@@ -1,7 +1,5 @@
-/// ASCII case-insensitive comparisons on bytes: the one implementation behind the string
-/// helpers (`isEqualLowercased`, `containsLowercased`, … on the request fields
-/// `ClientRequestParser` made strings of) and the byte ranges of a received head (`UpstreamResponseHead`). Only ASCII
-/// letters are folded; every other byte must match exactly.
+/// ASCII case-insensitive comparisons on bytes, for the byte ranges of a received head
+/// (`HTTP1Head`). Only ASCII letters are folded; every other byte must match exactly.
 enum ASCIICaseless {
     @inline(__always)
     static func bytes(_ text: StaticString) -> UnsafeRawBufferPointer {

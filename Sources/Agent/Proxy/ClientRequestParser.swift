@@ -2,7 +2,7 @@ import NIOCore
 import NIOHTTP1
 
 /// Reads HTTP/1.1 requests off a client connection of the agent (RFC 9112): each head into
-/// an `HTTPRequestHead`, the body as slices of the received buffers, chunked bodies
+/// a `ClientRequestHead` (byte ranges into the received bytes), the body as slices of the received buffers, chunked bodies
 /// de-chunked. Like `UpstreamResponseParser` a pure state machine, fed bytes and pulled for
 /// events, run inside `ProxyServerHandler` (issue 5: NIO's request decoder, a pipeline stage
 /// of its own, was an eighth of the proxy's user time).
@@ -17,7 +17,7 @@ import NIOHTTP1
 /// client's framing.
 struct ClientRequestParser {
     enum Event {
-        case head(HTTPRequestHead)
+        case head(ClientRequestHead)
         case body(ByteBuffer)
         case end
     }
@@ -50,15 +50,14 @@ struct ClientRequestParser {
             }
         }
         guard let bytes = try reader.takeHead(what: "request head") else { return nil }
-        let (head, framing) = try Self.parse(bytes)
-        reader.beginBody(framing)
+        let head = try Self.parse(bytes)
+        reader.beginBody(head.framing)
         inRequest = true
         return .head(head)
     }
 
-    /// The request line and field lines of a complete head, and how its body is framed
-    /// (`nil`: no body).
-    static func parse(_ bytes: ByteBuffer) throws(HTTP1ParseError) -> (HTTPRequestHead, HTTP1Reader.BodyFraming?) {
+    /// The request line and field lines of a complete head, and how its body is framed.
+    static func parse(_ bytes: ByteBuffer) throws(HTTP1ParseError) -> ClientRequestHead {
         try bytes.withUnsafeReadableBytes { raw throws(HTTP1ParseError) in
             var lines = HTTP1Reader.Lines(raw)
             guard let line = lines.line() else { throw HTTP1ParseError("no request line") }
@@ -79,15 +78,9 @@ struct ClientRequestParser {
                 // RFC 9112 §6.1: the framing of such a message is faulty.
                 throw HTTP1ParseError("Transfer-Encoding in an HTTP/1.0 request")
             }
-            func string(_ range: Range<Int>) -> String {
-                String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self)
-            }
-            var headers = HTTPHeaders()
-            headers.reserveCapacity(fields.count)
-            for field in fields { headers.add(name: string(field.name), value: string(field.value)) }
-            let head = HTTPRequestHead(version: HTTPVersion(major: 1, minor: minor), method: HTTPMethod(rawValue: string(method)),
-                                       uri: string(target), headers: headers)
-            return (head, framing)
+            let methodName = String(decoding: UnsafeRawBufferPointer(rebasing: raw[method]), as: UTF8.self)
+            return ClientRequestHead(method: HTTPMethod(rawValue: methodName), minorVersion: minor, target: target,
+                                     fields: fields, framing: framing, bytes: bytes)
         }
     }
 

@@ -242,8 +242,8 @@ struct HTTP1Reader {
         }
 
         /// The field lines after the start line.
-        mutating func fields() throws(HTTP1ParseError) -> [UpstreamResponseHead.Field] {
-            var fields: [UpstreamResponseHead.Field] = []
+        mutating func fields() throws(HTTP1ParseError) -> [HTTP1Field] {
+            var fields: [HTTP1Field] = []
             fields.reserveCapacity(16)
             while let line = line(), !line.isEmpty { fields.append(try HTTP1Reader.fieldLine(raw, line)) }
             return fields
@@ -309,7 +309,7 @@ struct HTTP1Reader {
     /// `field-name ":" OWS field-value OWS` (RFC 9112 §5): the name a token, no whitespace
     /// before the colon, none at the start of the line (obs-fold), the value free of control
     /// characters; the value's range excludes the surrounding whitespace.
-    static func fieldLine(_ raw: UnsafeRawBufferPointer, _ line: Range<Int>) throws(HTTP1ParseError) -> UpstreamResponseHead.Field {
+    static func fieldLine(_ raw: UnsafeRawBufferPointer, _ line: Range<Int>) throws(HTTP1ParseError) -> HTTP1Field {
         guard raw[line.lowerBound] != 0x20, raw[line.lowerBound] != 0x09 else { throw HTTP1ParseError("folded field line") }
         // Every byte of every field line passes here (a fifth of the parsers' instructions
         // when checked one branch at a time): the colon found by memchr, the name and the
@@ -331,7 +331,7 @@ struct HTTP1Reader {
     /// RFC 9112 §6.3, strictly: `Transfer-Encoding` and `Content-Length` together, a
     /// transfer coding other than a single `chunked`, or lengths that disagree are errors.
     /// `nil` when the head names neither.
-    static func framing(_ raw: UnsafeRawBufferPointer, _ fields: [UpstreamResponseHead.Field]) throws(HTTP1ParseError) -> BodyFraming? {
+    static func framing(_ raw: UnsafeRawBufferPointer, _ fields: [HTTP1Field]) throws(HTTP1ParseError) -> BodyFraming? {
         var length: Int?
         var codings = 0, lastCoding = 0..<0
         var hasTransferEncoding = false
@@ -339,7 +339,7 @@ struct HTTP1Reader {
             if ASCIICaseless.equal(raw, field.name, "content-length") {
                 // Each may be a list (RFC 9110 §8.6); every item must be the same number.
                 var empty = true
-                for item in UpstreamResponseHead.items(raw, field.value) {
+                for item in HTTP1ListItems(raw, field.value) {
                     empty = false
                     guard item.count <= 18, raw[item].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
                     else { throw HTTP1ParseError("invalid Content-Length") }
@@ -350,7 +350,7 @@ struct HTTP1Reader {
                 if empty { throw HTTP1ParseError("empty Content-Length") }
             } else if ASCIICaseless.equal(raw, field.name, "transfer-encoding") {
                 hasTransferEncoding = true
-                for item in UpstreamResponseHead.items(raw, field.value) {
+                for item in HTTP1ListItems(raw, field.value) {
                     codings += 1
                     lastCoding = item
                 }

@@ -20,7 +20,7 @@ final class ProxyExchange {
         case finished
     }
 
-    let head: HTTPRequestHead
+    let head: ClientRequestHead
     let name: String
     let target: UpstreamTarget
     /// `Host` exactly as the client sent it (it is on the allowlist): the proxy base for
@@ -28,8 +28,8 @@ final class ProxyExchange {
     let clientHost: String
     let expectsContinue: Bool
 
-    /// The Jira path and query after `/jira/<name>`.
-    var routeRest: Substring = ""
+    /// The Jira path and query after `/jira/<name>`: a range of the head's bytes.
+    var routeRest: Range<Int> = 0..<0
     var pool: UpstreamPool?
     var upstreamReused = false
     var token: String?
@@ -54,18 +54,18 @@ final class ProxyExchange {
     var collected: ByteBuffer?
     var upstreamKeepAlive = false
 
-    init(head: HTTPRequestHead, name: String, target: UpstreamTarget, clientHost: String, maxReplayBodySize: Int) {
+    init(head: ClientRequestHead, name: String, target: UpstreamTarget, clientHost: String, maxReplayBodySize: Int) {
         self.head = head
         self.name = name
         self.target = target
         self.clientHost = clientHost
-        self.expectsContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
-        if head.headers.contains(name: "transfer-encoding") {
-            replayable = false
-        } else if let cl = head.headers.first(name: "content-length").flatMap(Int.init) {
-            replayable = cl <= maxReplayBodySize
-        } else {
-            replayable = true
+        self.expectsContinue = head.first("expect").map { field in
+            head.withBytes { ASCIICaseless.equal($0, field.value, "100-continue") }
+        } ?? false
+        switch head.framing {
+        case .chunked?: replayable = false
+        case .length(let n)?: replayable = n <= maxReplayBodySize
+        case .untilClose?, nil: replayable = true
         }
     }
 

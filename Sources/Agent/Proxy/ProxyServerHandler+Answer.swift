@@ -116,12 +116,12 @@ extension ProxyServerHandler {
 
 /// A token-API request being read: bounded body (SECURITY S9).
 final class LocalAPIExchange {
-    let head: HTTPRequestHead
+    let head: ClientRequestHead
     let limit: Int
     var body: [UInt8] = []
     var requestEnded = false
 
-    init(head: HTTPRequestHead, limit: Int) {
+    init(head: ClientRequestHead, limit: Int) {
         self.head = head
         self.limit = limit
     }
@@ -140,7 +140,7 @@ final class LocalAPIExchange {
             method: head.method.rawValue,
             path: String(uri[..<(q ?? uri.endIndex)]),
             query: q.map { String(uri[uri.index(after: $0)...]) },
-            headers: head.headers.map { (name: $0.name, value: $0.value) },
+            headers: head.fields.map { (name: head.string($0.name), value: head.string($0.value)) },
             body: Data(body), peer: peer)
     }
 }

@@ -8,12 +8,6 @@ import OAuth
 /// path, else the sessions' single flight, bounded), take a pooled upstream connection on
 /// this event loop, and stream the request to it.
 extension ProxyServerHandler {
-    static func hasBody(_ head: HTTPRequestHead) -> Bool {
-        if head.headers.contains(name: "transfer-encoding") { return true }
-        guard let cl = head.headers.first(name: "content-length") else { return false }
-        return cl != "0"
-    }
-
     /// POST, PUT and PATCH: methods whose requests servers expect to say how long the body is.
     static func expectsBody(_ method: HTTPMethod) -> Bool {
         switch method {
@@ -22,12 +16,12 @@ extension ProxyServerHandler {
         }
     }
 
-    func startProxy(_ head: HTTPRequestHead, route: ProxyRoute) {
+    func startProxy(_ head: ClientRequestHead, route: ProxyRoute) {
         do {
             let (target, pool) = try resolve(route.name, in: proxy.catalog())
             startProxy(head, route: route, target: target, pool: pool)
         } catch {
-            answer(error, version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
+            answer(error, version: head.version, requestEnded: false, hasBody: head.hasBody)
         }
     }
 
@@ -53,8 +47,8 @@ extension ProxyServerHandler {
         return (target, pool)
     }
 
-    func startProxy(_ head: HTTPRequestHead, route: ProxyRoute, target: UpstreamTarget, pool: UpstreamPool) {
-        let clientHost = head.headers.first(name: "host") ?? "localhost"
+    func startProxy(_ head: ClientRequestHead, route: ProxyRoute, target: UpstreamTarget, pool: UpstreamPool) {
+        let clientHost = head.first("host").map(head.string) ?? "localhost"
         let x = ProxyExchange(head: head, name: route.name, target: target, clientHost: clientHost,
                               maxReplayBodySize: proxy.configuration.maxReplayBodySize)
         x.routeRest = route.rest
@@ -148,18 +142,21 @@ extension ProxyServerHandler {
             bearer = "Bearer " + token
             bearerCache = (token, bearer)
         }
-        let method = x.head.method.rawValue, target = x.target.requestTarget(rest: x.routeRest)
-        // Everything written, counted generously: each field at most adds ": " and CRLF.
-        var reserve = 160 + method.utf8.count + target.utf8.count + x.target.hostHeader.utf8.count + bearer.utf8.count
-        for (name, value) in x.head.headers { reserve += name.utf8.count + value.utf8.count + 4 }
+        let method = x.head.method.rawValue
+        // Everything written, counted generously: the kept field lines are at most the
+        // client's head plus a CR each.
+        let reserve = 160 + method.utf8.count + x.target.targetCount(rest: x.routeRest.count) + x.target.hostHeader.utf8.count
+            + bearer.utf8.count + x.head.bytes.readableBytes + x.head.fields.count
         var out = context.channel.allocator.buffer(capacity: reserve)
         var framing = (chunked: false, hasLength: false)
         out.write(reserving: reserve) { w in
             w.append(method)
             w.append(" ")
-            w.append(target)
+            x.head.withBytes { raw in
+                x.target.writeRequestTarget(rest: UnsafeRawBufferPointer(rebasing: raw[x.routeRest]), into: &w)
+            }
             w.append(" HTTP/1.1\r\n")
-            framing = HopByHopHeaders.writeUpstreamRequestFields(x.head.headers, host: x.target.hostHeader, bearer: bearer, into: &w)
+            framing = HopByHopHeaders.writeUpstreamRequestFields(x.head, host: x.target.hostHeader, bearer: bearer, into: &w)
             if !framing.chunked, !framing.hasLength, Self.expectsBody(x.head.method) {
                 // No framing from the caller means no body (RFC 9112 §6.3); some servers want it said.
                 w.append("Content-Length: 0\r\n")

@@ -101,10 +101,15 @@ extension ProxyServerHandler: UpstreamDelegate {
         clientNeedsFlush = true
     }
 
+    /// The largest collected body written into its head's buffer rather than after it.
+    static let maxBodyWithHead = 16 * 1024
+
     /// The response head as the client gets it: the upstream's status and reason, its
     /// fields filtered (`HopByHopHeaders`), `Location` rewritten to the proxy, the proxy's own
-    /// framing and connection fields.
-    private func clientHead(_ x: ProxyExchange, _ head: UpstreamResponseHead, _ framing: ClientFraming) -> ByteBuffer {
+    /// framing and connection fields; `extraCapacity` bytes more room in the buffer for a
+    /// body to follow.
+    private func clientHead(_ x: ProxyExchange, _ head: UpstreamResponseHead, _ framing: ClientFraming,
+                            extraCapacity: Int = 0) -> ByteBuffer {
         // `Location`: the upstream's value, or the rewritten one when it is safe to write.
         var location: Range<Int>?, rewritten: String?
         if let field = head.first("location"), !head.listContains("location", in: "connection") {
@@ -121,7 +126,7 @@ extension ProxyServerHandler: UpstreamDelegate {
         // Everything written, counted generously: the kept field lines are at most the
         // upstream's head plus a CR each; the rest is bounded constants and `Location`.
         let reserve = head.bytes.readableBytes + head.fields.count + (rewritten?.utf8.count ?? 0) + 160
-        var out = context.channel.allocator.buffer(capacity: reserve)
+        var out = context.channel.allocator.buffer(capacity: reserve + extraCapacity)
         out.write(reserving: reserve) { w in
             w.append(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
             w.appendDecimal(min(max(head.status, 100), 999))
@@ -226,9 +231,17 @@ extension ProxyServerHandler: UpstreamDelegate {
             let head = x.bufferedHead!, body = x.collected ?? context.channel.allocator.buffer(capacity: 0)
             x.bufferedHead = nil
             x.collected = nil
-            let rewritten = rewriter(x).rewrite(body) ?? body
-            context.write(wrapOutboundOut(clientHead(x, head, .length(rewritten.readableBytes))), promise: nil)
-            if rewritten.readableBytes > 0 { context.write(wrapOutboundOut(rewritten), promise: nil) }
+            var rewritten = rewriter(x).rewrite(body) ?? body
+            if rewritten.readableBytes <= Self.maxBodyWithHead {
+                // One write, one buffer: a small body goes out behind its head (NIO's write
+                // path per buffer costs more than copying a few KiB).
+                var out = clientHead(x, head, .length(rewritten.readableBytes), extraCapacity: rewritten.readableBytes)
+                out.writeBuffer(&rewritten)
+                context.write(wrapOutboundOut(out), promise: nil)
+            } else {
+                context.write(wrapOutboundOut(clientHead(x, head, .length(rewritten.readableBytes))), promise: nil)
+                context.write(wrapOutboundOut(rewritten), promise: nil)
+            }
         case .streaming(let chunked):
             if chunked { context.write(wrapOutboundOut(Self.lastChunk), promise: nil) }
         case .waiting, .finished:

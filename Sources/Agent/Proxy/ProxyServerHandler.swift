@@ -268,31 +268,31 @@ final class ProxyServerHandler: ChannelInboundHandler {
         }
     }
 
-    func start(_ head: HTTPRequestHead) {
+    func start(_ head: ClientRequestHead) {
         answeringHEAD = head.method == .HEAD
         // `Connection: close`, or HTTP/1.0 without keep-alive: this is the last request read
         // (RFC 9112 §9.6), whoever answers it.
         if !head.isKeepAlive { closeAfterResponse = true }
         if let refusal = RequestScreen.check(head, listener: listener, maxBodySize: proxy.configuration.maxRequestBodySize) {
             logger.info("request refused", metadata: ["code": "\(refusal.code)", "peer": "\(peer)"])
-            answer(refusal, version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
+            answer(refusal, version: head.version, requestEnded: false, hasBody: head.hasBody)
             return
         }
-        if let route = ProxyRoute(uri: head.uri) {
-            guard route.staysUnderBase else {
+        if let route = ProxyRoute(head) {
+            guard route.staysUnderBase(in: head) else {
                 logger.info("request refused", metadata: ["code": "path_escapes_base", "peer": "\(peer)"])
                 answer(RequestRefusal(status: .badRequest, code: "path_escapes_base",
                     message: "the path may not contain '.' or '..' segments, backslashes or a leading '//': it must stay under the connection's Jira base"),
-                    version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
+                    version: head.version, requestEnded: false, hasBody: head.hasBody)
                 return
             }
             startProxy(head, route: route)
-        } else if head.uri.hasPrefix("/v1/"), api != nil {
+        } else if head.targetHasPrefix("/v1/"), api != nil {
             state = .api(LocalAPIExchange(head: head, limit: apiBodyLimit))
         } else {
             answer(RequestRefusal(status: .notFound, code: "not_found",
                 message: "the agent serves /jira/<connection>/… here; \(proxy.knownNames())"),
-                version: head.version, requestEnded: false, hasBody: Self.hasBody(head))
+                version: head.version, requestEnded: false, hasBody: head.hasBody)
         }
     }
 

@@ -56,13 +56,16 @@ final class UpstreamTarget: Sendable, Equatable {
         self.rewriteBases = Array(Set(bases)).sorted { $0.utf8.count > $1.utf8.count }
     }
 
-    /// The origin-form request target upstream for the part of the path after
-    /// `/jira/<name>` (`rest` starts with `/` or `?`, or is empty).
-    func requestTarget(rest: Substring) -> String {
-        if rest.isEmpty { return basePath.isEmpty ? "/" : basePath + "/" }
-        if rest.utf8.first == UInt8(ascii: "?") { return (basePath.isEmpty ? "/" : basePath + "/") + rest }
-        return basePath + rest
+    /// Writes the origin-form request target upstream for the part of the path after
+    /// `/jira/<name>` (`rest` starts with `/` or `?`, or is empty): the base path, a `/`
+    /// when `rest` does not begin with one, then `rest` — at most `targetCount(rest:)` bytes.
+    func writeRequestTarget(rest: UnsafeRawBufferPointer, into w: inout ByteWriter) {
+        w.append(basePath)
+        if rest.first != UInt8(ascii: "/") { w.append("/") }
+        w.append(rest)
     }
+
+    func targetCount(rest: Int) -> Int { basePath.utf8.count + 1 + rest }
 
     static func == (a: UpstreamTarget, b: UpstreamTarget) -> Bool {
         a === b || (a.connectionID == b.connectionID && a.scheme == b.scheme && a.host == b.host && a.port == b.port
