@@ -25,9 +25,7 @@ public final class SecretServiceClientSecretStore: ClientSecretStore {
     /// The bound on each call to the Secret Service.
     public let timeout: Duration
 
-    let schema = LibSecret.Schema(
-        name: ClientSecretSchema.name, attributeNames: ClientSecretSchema.attributeNames,
-        contentType: ClientSecretSchema.contentType)
+    let schema = LibSecret.schemas.clientSecrets
     let caller = BoundedCaller()
 
     public init(timeout: Duration = .seconds(5)) {

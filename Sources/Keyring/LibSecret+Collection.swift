@@ -36,6 +36,10 @@ extension LibSecret {
     /// Creates (or, with the same attributes, replaces) an item in `collection` and returns
     /// its object path. `secret_item_create_sync` never unlocks: a locked collection fails
     /// with `SECRET_ERROR_IS_LOCKED`.
+    ///
+    /// libsecret can also return no item and no error (it refuses attributes its schema
+    /// lacks that way, with only a GLib warning on stderr). That is no success: nothing was
+    /// stored, and the caller must not go on to remove the connection's other items.
     static func createItem(
         in collection: UnsafeMutablePointer<SecretCollection>, _ schema: Schema,
         attributes: [String: String], label: String, secret: Data,
@@ -51,6 +55,13 @@ extension LibSecret {
         }
         defer { if let item { g_object_unref(item) } }
         try KeyringError.check(&error, connection: connection)
-        return item.map(objectPath) ?? ""
+        guard let item, case let path = objectPath(item), !path.isEmpty else {
+            throw KeyringError(
+                code: .other,
+                underlying: .init(domain: "jira-auth-agent", code: 0,
+                    message: "libsecret stored nothing and reported no error (its warning, if any, is on stderr); the keyring was left as it was"),
+                connection: connection)
+        }
+        return path
     }
 }

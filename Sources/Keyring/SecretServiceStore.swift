@@ -18,9 +18,7 @@ public final class SecretServiceStore: TokenStore {
     /// The bound on each call to the Secret Service.
     public let timeout: Duration
 
-    let schema = LibSecret.Schema(
-        name: TokenSchema.name, attributeNames: TokenSchema.attributeNames,
-        contentType: TokenSchema.contentType)
+    let schema = LibSecret.schemas.tokens
     let caller = BoundedCaller()
 
     /// - Parameter timeout: bound on each call; an unanswered call otherwise blocks for 50 s.
