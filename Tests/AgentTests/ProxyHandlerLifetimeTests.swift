@@ -36,15 +36,17 @@ import TestSupport
         #expect(released == nil, "the handler outlived its connection")
     }
 
-    /// Proxied requests too: while an exchange runs, its upstream connection's handler
+    /// Proxied requests too (the handler and its channel): while an exchange runs, its upstream connection's handler
     /// holds the client's handler (`UpstreamHandler.delegate`, strong); every way an exchange
     /// ends must let go of it — a completed response (the connection goes to the pool), the
-    /// client leaving mid-response, and the upstream failing.
-    @Test(arguments: ["complete", "client leaves mid-response", "upstream fails"])
+    /// client leaving mid-response, and the upstream failing. And a `Connection: close`
+    /// request, whose connection ends with a lingering close: the check that cuts a stalled
+    /// client off held the connection for `stallTimeout` (60 s) after the client had gone.
+    @Test(arguments: ["complete", "client leaves mid-response", "upstream fails", "Connection: close"])
     func proxiedHandlerIsFreed(_ ending: String) async throws {
         let upstream = try ScriptedUpstream { _ in
             switch ending {
-            case "complete": return .init("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            case "complete", "Connection: close": return .init("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             case "upstream fails": return .init("HTTP/1.1 200 OK\r\nContent-Len", close: true)
             default: return .init(pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", "cd"], pause: 1)
             }
@@ -60,7 +62,7 @@ import TestSupport
                 channel.eventLoop.makeCompletedFuture {
                     let handler = ProxyServerHandler(proxy: proxy, listener: .unixSocket(tcpPort: nil),
                                                      peer: PeerCredentials(uid: getuid()), api: nil, apiBodyLimit: 1024)
-                    handlers.value!.append(WeakHandler(handler))
+                    handlers.value!.append(WeakHandler(handler, channel))
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -68,26 +70,31 @@ import TestSupport
         let port = server.localAddress!.port!
         let answered = try await offloaded { () -> Int in
             let client = try RawHTTPClient(tcpPort: port)
-            try client.send("GET /jira/acme/x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            let close = ending == "Connection: close" ? "Connection: close\r\n" : ""
+            try client.send("GET /jira/acme/x HTTP/1.1\r\nHost: localhost\r\n\(close)\r\n")
             if ending == "client leaves mid-response" {
                 Thread.sleep(forTimeInterval: 0.3)  // the head and half the body are on their way
                 return 0
             }
             return try client.readResponse().status
         }  // the client's socket closes here
-        #expect(answered == (ending == "complete" ? 200 : ending == "upstream fails" ? 502 : 0))
+        #expect(answered == (ending == "upstream fails" ? 502 : ending == "client leaves mid-response" ? 0 : 200))
         var freed = false
         for _ in 0..<50 where !freed {
             try await Task.sleep(for: .milliseconds(50))
-            freed = handlers.value!.allSatisfy { $0.handler == nil }
+            freed = handlers.value!.allSatisfy { $0.handler == nil && $0.channel == nil }
         }
         try await server.close()
         #expect(handlers.value!.count == 1)
-        #expect(freed, "the client's handler outlived its connection (\(ending))")
+        #expect(freed, "the client's handler or channel outlived its connection (\(ending))")
     }
 }
 
 final class WeakHandler: @unchecked Sendable {
     weak var handler: ProxyServerHandler?
-    init(_ handler: ProxyServerHandler) { self.handler = handler }
+    weak var channel: (any Channel)?
+    init(_ handler: ProxyServerHandler, _ channel: (any Channel)? = nil) {
+        self.handler = handler
+        self.channel = channel
+    }
 }
