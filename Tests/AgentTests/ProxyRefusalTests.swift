@@ -48,13 +48,16 @@ struct ProxyRefusalTests {
         let h = try await ProxyHarness.start()
         defer { Task { await h.stop() } }
         for bad in ["/jira/acme/../other", "/jira/acme/rest/%2e%2e/other", "/jira/acme/rest/%2E./x", "/jira/acme/./x",
-                    "/jira/acme//evil.example/x", "/jira/acme/rest\\..\\x", "/jira/acme/rest/%5c../x", "/jira/acme/.."] {
+                    "/jira/acme//evil.example/x", "/jira/acme/rest\\..\\x", "/jira/acme/rest/%5c../x", "/jira/acme/..",
+                    "/jira/acme/..;/other", "/jira/acme/rest/..;jsessionid=1/../x", "/jira/acme/%2e%2E;x/y",
+                    "/jira/acme/..%2fother", "/jira/acme/rest/%2F..%2Fx"] {
             let response = try await h.get(bad)
             #expect(response.status == 400, "\(bad)")
             #expect(response.text.contains("path_escapes_base"), "\(bad)")
         }
         #expect(h.upstream.requests.isEmpty, "nothing reached the upstream")
-        for good in ["/jira/acme/rest/api/2/issue/DEMO-1", "/jira/acme/rest/api/2/search?jql=a..b", "/jira/acme/file.name.json", "/jira/acme/x%20y"] {
+        for good in ["/jira/acme/rest/api/2/issue/DEMO-1", "/jira/acme/rest/api/2/search?jql=a..b", "/jira/acme/file.name.json", "/jira/acme/x%20y",
+                     "/jira/acme/rest/x;v=1", "/jira/acme/a..b;c/d", "/jira/acme/x?next=%2f..%2f"] {
             #expect(try await h.get(good).status == 200, "\(good)")
         }
     }

@@ -4,19 +4,21 @@ import NIOHTTP1
 /// A request head as `ClientRequestParser` found it: method, version, the request target and
 /// each field as byte ranges into the head's own bytes (`HTTP1Head`), and how its body is
 /// framed. The proxy screens and forwards it from the bytes; `uri` and `headers` make strings
-/// for the places that want them (routing, the token API).
+/// for the places that want them (the token API, tests). Immutable: the ranges are only
+/// meaningful with the bytes they were found in. `bytes` is a slice of the connection's
+/// receive buffer, kept (like a response head's) until the exchange ends.
 struct ClientRequestHead: HTTP1Head {
-    var method: HTTPMethod
+    let method: HTTPMethod
     /// 0 or 1 (HTTP/1.x).
-    var minorVersion: Int
+    let minorVersion: Int
     /// The request target: visible ASCII, as the parser checked.
-    var target: Range<Int>
-    var fields: [HTTP1Field]
+    let target: Range<Int>
+    let fields: [HTTP1Field]
     /// How the body is framed (`nil`: no body). `Content-Length` values all agree and
     /// `Transfer-Encoding` is exactly `chunked`, never with a length (the parser refused
     /// anything else).
-    var framing: HTTP1Reader.BodyFraming?
-    var bytes: ByteBuffer
+    let framing: HTTP1Reader.BodyFraming?
+    let bytes: ByteBuffer
 
     var version: HTTPVersion { HTTPVersion(major: 1, minor: minorVersion) }
 

@@ -33,8 +33,10 @@ struct ProxyRoute: Equatable {
     }
 
     /// Whether `rest` stays under the connection's base path: no dot-segments (`.`, `..`,
-    /// also percent-encoded), no backslashes, no empty first segment (`//host/…`). A gateway
-    /// on a shared host (`https://api.example/jira`) must not receive the token for
+    /// also percent-encoded, also with path parameters: Tomcat, Jira's server, reads `..;x`
+    /// as `..`), no backslashes, no encoded slash (a gateway that decodes `%2F` before it
+    /// normalizes sees more segments), no empty first segment (`//host/…`). A gateway on a
+    /// shared host (`https://api.example/jira`) must not receive the token for
     /// `/jira/../other-app` (SECURITY S9).
     func staysUnderBase(in head: ClientRequestHead) -> Bool {
         let path: String? = head.withBytes { raw in
@@ -49,9 +51,10 @@ struct ProxyRoute: Equatable {
         guard let path else { return true }
         if path.hasPrefix("//") { return false }
         let lowered = path.lowercased()
-        if lowered.contains("\\") || lowered.contains("%5c") { return false }
+        if lowered.contains("\\") || lowered.contains("%5c") || lowered.contains("%2f") { return false }
         for segment in lowered.split(separator: "/", omittingEmptySubsequences: false) {
-            let decoded = segment.replacing("%2e", with: ".")
+            let name = segment.prefix { $0 != ";" }  // path parameters off, as Tomcat does
+            let decoded = name.replacing("%2e", with: ".")
             if decoded == "." || decoded == ".." { return false }
         }
         return true

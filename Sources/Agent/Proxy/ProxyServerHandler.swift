@@ -282,7 +282,7 @@ final class ProxyServerHandler: ChannelInboundHandler {
             guard route.staysUnderBase(in: head) else {
                 logger.info("request refused", metadata: ["code": "path_escapes_base", "peer": "\(peer)"])
                 answer(RequestRefusal(status: .badRequest, code: "path_escapes_base",
-                    message: "the path may not contain '.' or '..' segments, backslashes or a leading '//': it must stay under the connection's Jira base"),
+                    message: "the path may not contain '.' or '..' segments (also percent-encoded or with ';' parameters), backslashes, encoded slashes (%2F) or a leading '//': it must stay under the connection's Jira base"),
                     version: head.version, requestEnded: false, hasBody: head.hasBody)
                 return
             }
