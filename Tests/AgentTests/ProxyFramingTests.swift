@@ -40,18 +40,22 @@ struct ProxyFramingTests {
         #expect(upstream.received.first?.body == Array("hello".utf8))
     }
 
-    @Test func chunkedJSONIsRewrittenAndSentWithALength() async throws {
+    /// Also around the size up to which the body is written into its head's buffer (16 KiB)
+    /// and above it (head and body written separately).
+    @Test(arguments: [0, 16 * 1024 - 120, 40 * 1024])
+    func chunkedJSONIsRewrittenAndSentWithALength(_ padding: Int) async throws {
         let upstreamBox = Box<String>()
+        let pad = String(repeating: "p", count: padding)
         let (h, upstream) = try await Self.start { _ in
             let base = upstreamBox.value!
-            return .init(Self.chunked([#"{"self":"\#(base)/jira/rest/"#, #"api/2/issue/1","n":1}"#], type: "application/json"))
+            return .init(Self.chunked([#"{"self":"\#(base)/jira/rest/"#, #"api/2/issue/1","n":1,"pad":"\#(pad)"}"#], type: "application/json"))
         }
         upstreamBox.value = upstream.baseURL
         defer { upstream.stop() }
         let r = try await h.get("/jira/acme/rest/api/2/issue/1")
         await h.stop()
         #expect(r.status == 200)
-        #expect(r.text == #"{"self":"http://\#(h.host)/jira/acme/rest/api/2/issue/1","n":1}"#)
+        #expect(r.text == #"{"self":"http://\#(h.host)/jira/acme/rest/api/2/issue/1","n":1,"pad":"\#(pad)"}"#)
         #expect(r.header("content-length") == String(r.body.count))
         #expect(r.header("transfer-encoding") == nil)
         #expect(r.header("x-up") == "1")
