@@ -58,7 +58,8 @@ struct ClientRequestParserDifferentialTests {
             while let event = try parser.next() {
                 switch event {
                 case .head(let head):
-                    outcome.add(head: HTTPRequestHead(version: head.version, method: head.method, uri: head.uri, headers: head.headers))
+                    outcome.add(head: HTTPRequestHead(version: head.version, method: head.method, uri: head.uri,
+                                                       headers: HTTPHeaders(head.fieldStrings.map { ($0.name, $0.value) })))
                 case .body(let b): outcome.add(body: b)
                 case .end: outcome.end()
                 }

@@ -3,8 +3,8 @@ import NIOHTTP1
 
 /// A request head as `ClientRequestParser` found it: method, version, the request target and
 /// each field as byte ranges into the head's own bytes (`HTTP1Head`), and how its body is
-/// framed. The proxy screens and forwards it from the bytes; `uri` and `headers` make strings
-/// for the places that want them (the token API, tests). Immutable: the ranges are only
+/// framed. The proxy screens and forwards it from the bytes; `uri` and `fieldStrings` make
+/// strings for the places that want them (the token API, tests). Immutable: the ranges are only
 /// meaningful with the bytes they were found in. `bytes` is a slice of the connection's
 /// receive buffer, kept (like a response head's) until the exchange ends.
 struct ClientRequestHead: HTTP1Head {
@@ -53,12 +53,9 @@ struct ClientRequestHead: HTTP1Head {
         return minorVersion >= 1 || listContains("keep-alive", in: "connection")
     }
 
-    /// The fields as NIO's type, in order: a string per name and value (the token API's
-    /// request and tests; the proxy works on the ranges).
-    var headers: HTTPHeaders {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(fields.count)
-        for field in fields { headers.add(name: string(field.name), value: string(field.value)) }
-        return headers
+    /// The fields in order, a string per name and value (the token API's request; the proxy
+    /// works on the ranges).
+    var fieldStrings: [(name: String, value: String)] {
+        fields.map { (name: string($0.name), value: string($0.value)) }
     }
 }

@@ -57,19 +57,15 @@ extension HTTP1Head {
     func listContains(_ lower: StaticString, in fieldName: StaticString) -> Bool {
         withBytes { raw in
             fields.contains { field in
-                Self.name(raw, field, is: fieldName) && Self.items(raw, field.value).contains { ASCIICaseless.equal(raw, $0, lower) }
+                Self.name(raw, field, is: fieldName) && HTTP1ListItems(raw, field.value).contains { ASCIICaseless.equal(raw, $0, lower) }
             }
         }
     }
-
-    /// The items of a comma-separated field value, spaces and tabs trimmed, empty ones skipped.
-    static func items(_ raw: UnsafeRawBufferPointer, _ value: Range<Int>) -> HTTP1ListItems {
-        HTTP1ListItems(raw, value)
-    }
 }
 
-/// The items of a list field, found as they are iterated: no array for the few list fields
-/// read in every message (`Connection`, `Content-Length`).
+/// The items of a comma-separated field value, spaces and tabs trimmed, empty ones skipped,
+/// found as they are iterated: no array for the few list fields read in every message
+/// (`Connection`, `Content-Length`).
 struct HTTP1ListItems: Sequence, IteratorProtocol {
     let raw: UnsafeRawBufferPointer
     var position: Int

@@ -77,9 +77,9 @@ enum HopByHopHeaders {
 
     /// The names listed in the head's `Connection` fields (RFC 9110 §7.6.1), as ranges; the
     /// usual `keep-alive` and `close` left out (`keep-alive` is hop-by-hop anyway).
-    private static func connectionNamed(_ head: some HTTP1Head, _ raw: UnsafeRawBufferPointer) -> [Range<Int>] {
+    private static func connectionNamed<Head: HTTP1Head>(_ head: Head, _ raw: UnsafeRawBufferPointer) -> [Range<Int>] {
         var named: [Range<Int>] = []
-        for field in head.fields where field.name.count == 10 && ASCIICaseless.equal(raw, field.name, "connection") {
+        for field in head.fields where Head.name(raw, field, is: "connection") {
             for item in HTTP1ListItems(raw, field.value)
             where !ASCIICaseless.equal(raw, item, "keep-alive") && !ASCIICaseless.equal(raw, item, "close") {
                 named.append(item)

@@ -43,9 +43,10 @@ struct ProxyRoute: Equatable {
             var end = rest.lowerBound
             while end < rest.upperBound, raw[end] != UInt8(ascii: "?") { end += 1 }
             let path = UnsafeRawBufferPointer(rebasing: raw[rest.lowerBound..<end])
-            if path.count >= 2, path[0] == UInt8(ascii: "/"), path[1] == UInt8(ascii: "/") { return "//" }
-            // The usual Jira path has no '.', '\\' or '%': nothing to look at (hot path).
-            if !path.contains(where: { $0 == 0x2E || $0 == 0x5C || $0 == 0x25 }) { return nil }
+            // The usual Jira path has no leading '//', no '.', '\\' or '%': nothing to look at
+            // (hot path).
+            let emptyFirst = path.count >= 2 && path[0] == UInt8(ascii: "/") && path[1] == UInt8(ascii: "/")
+            if !emptyFirst, !path.contains(where: { $0 == 0x2E || $0 == 0x5C || $0 == 0x25 }) { return nil }
             return String(decoding: path, as: UTF8.self)
         }
         guard let path else { return true }

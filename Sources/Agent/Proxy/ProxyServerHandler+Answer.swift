@@ -140,7 +140,7 @@ final class LocalAPIExchange {
             method: head.method.rawValue,
             path: String(uri[..<(q ?? uri.endIndex)]),
             query: q.map { String(uri[uri.index(after: $0)...]) },
-            headers: head.fields.map { (name: head.string($0.name), value: head.string($0.value)) },
+            headers: head.fieldStrings,
             body: Data(body), peer: peer)
     }
 }

@@ -14,13 +14,11 @@ struct UpstreamResponseHead: HTTP1Head {
         case untilClose
     }
 
-    typealias Field = HTTP1Field
-
     /// 0 or 1 (HTTP/1.x).
     var minorVersion: Int
     var status: Int
     var reason: Range<Int>
-    var fields: [Field]
+    var fields: [HTTP1Field]
     var framing: Framing
     /// The `Content-Length` value, also for a response to HEAD or a 304, whose bodies are
     /// empty whatever it says.
