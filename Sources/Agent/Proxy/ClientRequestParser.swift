@@ -34,6 +34,12 @@ struct ClientRequestParser {
     /// Bytes received and not yet part of any event (the start of a pipelined request).
     var hasUnreadBytes: Bool { reader.hasUnreadBytes }
 
+    var unreadCount: Int { reader.unreadCount }
+
+    /// Those bytes: between requests (no head read whose body has not ended), the stream
+    /// from the next request on — what the fast lane hands to the channel path.
+    var unreadBytes: ByteBuffer? { reader.unreadBytes }
+
     mutating func append(_ bytes: ByteBuffer) {
         reader.append(bytes)
     }

@@ -72,6 +72,11 @@ struct HTTP1Reader {
     /// Bytes received and not yet part of any head or body.
     var hasUnreadBytes: Bool { (buffer?.readableBytes ?? 0) > 0 }
 
+    var unreadCount: Int { buffer?.readableBytes ?? 0 }
+
+    /// The bytes received and not yet part of any head or body.
+    var unreadBytes: ByteBuffer? { buffer?.readableBytes ?? 0 > 0 ? buffer : nil }
+
     mutating func append(_ bytes: ByteBuffer) {
         guard bytes.readableBytes > 0 else { return }
         if buffer == nil || buffer!.readableBytes == 0 {

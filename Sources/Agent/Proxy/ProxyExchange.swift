@@ -69,9 +69,6 @@ final class ProxyExchange {
         }
     }
 
-    /// The proxy's own base for this request's links, e.g. `http://127.0.0.1:7744/jira/acme`.
-    var proxyBase: String { "http://\(clientHost)\(ProxyRoute.prefix)\(name)" }
-
     var responseStarted: Bool {
         switch response {
         case .streaming, .finished: return true

@@ -8,14 +8,6 @@ import OAuth
 /// path, else the sessions' single flight, bounded), take a pooled upstream connection on
 /// this event loop, and stream the request to it.
 extension ProxyServerHandler {
-    /// POST, PUT and PATCH: methods whose requests servers expect to say how long the body is.
-    static func expectsBody(_ method: HTTPMethod) -> Bool {
-        switch method {
-        case .POST, .PUT, .PATCH: return true
-        default: return false
-        }
-    }
-
     func startProxy(_ head: ClientRequestHead, route: ProxyRoute) {
         do {
             let (target, pool) = try resolve(route.name, in: proxy.catalog())
@@ -54,6 +46,12 @@ extension ProxyServerHandler {
         x.routeRest = route.rest
         x.pool = pool
         state = .proxying(x)
+        if let rejected = rejectedByFastLane {
+            // The fast lane sent this request with `rejected` and got 401 `invalid_token`.
+            rejectedByFastLane = nil
+            x.retriedRejection = true
+            return fetchToken(x, rejected: rejected)
+        }
         if let token = proxy.tokens.cachedAccessToken(connection: target.connectionID, minValid: proxy.configuration.minTokenValidity) {
             proceed(x, token: token)
         } else {
@@ -126,45 +124,17 @@ extension ProxyServerHandler {
     /// Token in hand: build the upstream head and find a connection.
     func proceed(_ x: ProxyExchange, token: String) {
         x.token = token
-        let bearer: String
-        if let cached = bearerCache, cached.token == token { bearer = cached.header } else {
-            // The one header value that comes from neither the HTTP parser nor the
-            // configuration (outbound header validation is off; AgentServer+Listeners says
-            // why): checked once per token. Token responses are checked the same way when
-            // parsed, but a keyring item is not a parser.
-            guard token.isPrintableASCII else {
-                logger.warning("access token with control characters refused", metadata: ["connection": "\(x.target.connectionID)"])
-                answer(RequestRefusal(status: .badGateway, code: "invalid_token",
-                    message: "the stored access token for '\(x.target.connectionID)' contains characters that cannot be sent in a header; sign in again: jira-auth-agent login \(x.target.connectionID)"),
-                    version: x.head.version, hasBody: !x.requestEnded)
-                return
-            }
-            bearer = "Bearer " + token
-            bearerCache = (token, bearer)
+        guard let bearer = bearers.header(for: token) else {
+            logger.warning("access token with control characters refused", metadata: ["connection": "\(x.target.connectionID)"])
+            answer(RequestRefusal(status: .badGateway, code: "invalid_token",
+                message: "the stored access token for '\(x.target.connectionID)' contains characters that cannot be sent in a header; sign in again: jira-auth-agent login \(x.target.connectionID)"),
+                version: x.head.version, hasBody: !x.requestEnded)
+            return
         }
-        let method = x.head.method.rawValue
-        // Everything written, counted generously: the kept field lines are at most the
-        // client's head plus a CR each.
-        let reserve = 160 + method.utf8.count + x.target.targetCount(rest: x.routeRest.count) + x.target.hostHeader.utf8.count
-            + bearer.utf8.count + x.head.bytes.readableBytes + x.head.fields.count
-        var out = context.channel.allocator.buffer(capacity: reserve)
-        var framing = (chunked: false, hasLength: false)
-        out.write(reserving: reserve) { w in
-            w.append(method)
-            w.append(" ")
-            x.head.withBytes { raw in
-                x.target.writeRequestTarget(rest: UnsafeRawBufferPointer(rebasing: raw[x.routeRest]), into: &w)
-            }
-            w.append(" HTTP/1.1\r\n")
-            framing = HopByHopHeaders.writeUpstreamRequestFields(x.head, host: x.target.hostHeader, bearer: bearer, into: &w)
-            if !framing.chunked, !framing.hasLength, Self.expectsBody(x.head.method) {
-                // No framing from the caller means no body (RFC 9112 §6.3); some servers want it said.
-                w.append("Content-Length: 0\r\n")
-            }
-            w.append("\r\n")
-        }
+        let (out, chunked) = ProxyMessages.upstreamRequestHead(x.head, rest: x.routeRest, target: x.target, bearer: bearer,
+                                                               allocator: context.channel.allocator)
         x.upstreamHead = out
-        x.upstreamChunked = framing.chunked
+        x.upstreamChunked = chunked
         if x.expectsContinue, !x.requestEnded, x.head.version.minor >= 1 {
             // (An HTTP/1.0 client's expectation is ignored, RFC 9110 §10.1.1.)
             var line = context.channel.allocator.buffer(capacity: 25)

@@ -6,16 +6,6 @@ import NIOHTTP1
 /// JSON only), bodies streamed with backpressure, no redirect followed, one refresh and
 /// retry on a 401 `invalid_token` (RFC 6750 §3.1).
 extension ProxyServerHandler: UpstreamDelegate {
-    /// How the body of a response to the client is delimited.
-    enum ClientFraming: Equatable {
-        /// No body (HEAD, 204, 304); the upstream's `Content-Length`, if any, is kept.
-        case none(contentLength: Int?)
-        case length(Int)
-        case chunked
-        /// HTTP/1.0 has no chunking: the body ends when the connection does.
-        case closeDelimited
-    }
-
     func upstreamRead(_ event: UpstreamResponseParser.Event) {
         guard case .proxying(let x) = state else { return }
         sawActivity = true
@@ -90,12 +80,7 @@ extension ProxyServerHandler: UpstreamDelegate {
 
     /// Writes the client's head for a body passed on as it arrives.
     private func startStreaming(_ x: ProxyExchange, _ head: UpstreamResponseHead) {
-        let framing: ClientFraming
-        switch head.framing {
-        case .none: framing = .none(contentLength: head.status == 204 ? nil : head.contentLength)
-        case .length(let n): framing = .length(n)
-        case .chunked, .untilClose: framing = x.head.version.minor == 0 ? .closeDelimited : .chunked
-        }
+        let framing = ClientFraming(streaming: head, requestMinor: x.head.version.minor)
         x.response = .streaming(chunked: framing == .chunked)
         context.write(wrapOutboundOut(clientHead(x, head, framing)), promise: nil)
         clientNeedsFlush = true
@@ -104,63 +89,14 @@ extension ProxyServerHandler: UpstreamDelegate {
     /// The largest collected body written into its head's buffer rather than after it.
     static let maxBodyWithHead = 16 * 1024
 
-    /// The response head as the client gets it: the upstream's status and reason, its
-    /// fields filtered (`HopByHopHeaders`), `Location` rewritten to the proxy, the proxy's own
-    /// framing and connection fields; `extraCapacity` bytes more room in the buffer for a
-    /// body to follow.
+    /// The response head as the client gets it (`ProxyMessages.clientResponseHead`); a body
+    /// delimited by the connection's end closes it after the response.
     private func clientHead(_ x: ProxyExchange, _ head: UpstreamResponseHead, _ framing: ClientFraming,
                             extraCapacity: Int = 0) -> ByteBuffer {
-        // `Location`: the upstream's value, or the rewritten one when it is safe to write.
-        var location: Range<Int>?, rewritten: String?
-        if let field = head.first("location"), !head.listContains("location", in: "connection") {
-            location = field.value
-            let value = head.string(field)
-            if let r = rewriter(x).rewrite(value) ?? relativeLocation(x, value), r.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
-                // (A value with a control character is not written; the upstream's own,
-                // parser-checked value stays.)
-                rewritten = r
-            }
-        }
-        let minor = x.head.version.minor == 0 ? 0 : 1
         if case .closeDelimited = framing { closeAfterResponse = true }
-        // Everything written, counted generously: the kept field lines are at most the
-        // upstream's head plus a CR each; the rest is bounded constants and `Location`.
-        let reserve = head.bytes.readableBytes + head.fields.count + (rewritten?.utf8.count ?? 0) + 160
-        var out = context.channel.allocator.buffer(capacity: reserve + extraCapacity)
-        out.write(reserving: reserve) { w in
-            w.append(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-            w.appendDecimal(min(max(head.status, 100), 999))
-            w.append(" ")
-            head.withBytes { raw in
-                w.append(UnsafeRawBufferPointer(rebasing: raw[head.reason]))
-                w.append("\r\n")
-                HopByHopHeaders.writeClientResponseFields(head, into: &w)
-                if let location {
-                    w.append("Location: ")
-                    if let rewritten { w.append(rewritten) } else { w.append(UnsafeRawBufferPointer(rebasing: raw[location])) }
-                    w.append("\r\n")
-                }
-            }
-            switch framing {
-            case .none(let length):
-                if let length { w.append("Content-Length: "); w.appendDecimal(length); w.append("\r\n") }
-            case .length(let length):
-                w.append("Content-Length: ")
-                w.appendDecimal(length)
-                w.append("\r\n")
-            case .chunked:
-                w.append("Transfer-Encoding: chunked\r\n")
-            case .closeDelimited:
-                break
-            }
-            if closeAfterResponse {
-                w.append("Connection: close\r\n")
-            } else if minor == 0 {
-                w.append("Connection: keep-alive\r\n")
-            }
-            w.append("\r\n")
-        }
-        return out
+        return ProxyMessages.clientResponseHead(head, requestMinor: x.head.version.minor, framing: framing, close: closeAfterResponse,
+                                                links: rewriter(x), basePath: x.target.basePath, name: x.name,
+                                                allocator: context.channel.allocator, extraCapacity: extraCapacity)
     }
 
     private func writeClientBody(_ buffer: ByteBuffer, chunked: Bool) {
@@ -253,36 +189,10 @@ extension ProxyServerHandler: UpstreamDelegate {
     }
 
     private func shouldRewriteBody(_ x: ProxyExchange, _ head: UpstreamResponseHead) -> Bool {
-        guard head.framing != .none else { return false }
-        // First field of each name; ASCII case-insensitive comparisons on the bytes.
-        guard let type = head.first("content-type"),
-              head.withBytes({ ASCIICaseless.contains(UnsafeRawBufferPointer(rebasing: $0[type.value]), ASCIICaseless.bytes("json")) })
-        else { return false }
-        if let encoding = head.first("content-encoding"),
-           !head.withBytes({ ASCIICaseless.equal($0, encoding.value, "identity") }) { return false }
-        if let length = head.contentLength, length > proxy.configuration.maxRewriteBodySize { return false }
-        return true
+        ProxyMessages.shouldRewriteBody(head, limit: proxy.configuration.maxRewriteBodySize)
     }
 
     private func rewriter(_ x: ProxyExchange) -> LinkRewriter {
-        // Keyed by what the proxy base is made of, so a hit builds no string.
-        if let cached = rewriterCache, cached.host == x.clientHost, cached.name == x.name,
-           cached.bases == x.target.rewriteBases { return cached.rewriter }
-        // The proxy base goes into `Location` and JSON strings: only visible ASCII without
-        // `"` and `\` (the client's Host and a catalog name), else links stay as they are.
-        let base = x.proxyBase
-        let rewriter = LinkRewriter(bases: LinkRewriter.isLinkSafe(base) ? x.target.rewriteBases : [], proxyBase: base)
-        rewriterCache = (x.clientHost, x.name, x.target.rewriteBases, rewriter)
-        return rewriter
-    }
-
-    /// A path-absolute `Location` under the upstream's base path becomes a path on the proxy.
-    private func relativeLocation(_ x: ProxyExchange, _ location: String) -> String? {
-        guard location.hasPrefix("/"), !location.hasPrefix("//") else { return nil }
-        let base = x.target.basePath
-        guard location.hasPrefix(base) else { return nil }
-        let rest = location.dropFirst(base.count)
-        guard rest.isEmpty || rest.first == "/" || rest.first == "?" else { return nil }
-        return ProxyRoute.prefix + x.name + rest
+        rewriters.rewriter(clientHost: x.clientHost, name: x.name, target: x.target)
     }
 }

@@ -55,26 +55,33 @@ final class ProxyServerHandler: ChannelInboundHandler {
     /// The request being answered is a HEAD: the agent's own answers carry no body.
     var answeringHEAD = false
     var timer: Scheduled<Void>?
-    /// The last link rewriter built, reused while the client keeps the same base.
-    var rewriterCache: (host: String, name: String, bases: [String], rewriter: LinkRewriter)?
+    var rewriters = RewriterCache()
     /// Where the last route name led, reused while the catalog is the same revision: no
     /// name lookup or `Connection` comparison per request.
     var routeCache: (name: String, revision: ConnectionCatalog.Revision, target: UpstreamTarget, pool: UpstreamPool)?
-    /// The last `Authorization` value built, reused while the token is the same.
-    var bearerCache: (token: String, header: String)?
+    var bearers = BearerCache()
     /// Inside `channelRead`: writes toward the upstream are flushed once, in
     /// `channelReadComplete`, instead of once per request part.
     var reading = false
+    /// A connection taken over from the fast lane (`FastLane.Handoff`): the answers it had
+    /// not written yet, and the bytes it had read from the next request on.
+    var takenOver: (unwritten: ByteBuffer?, unread: ByteBuffer?)?
+    /// The token the upstream refused for the first request taken over: that request starts
+    /// with the refresh, as a retry (`FastLane.Handoff.rejectedToken`).
+    var rejectedByFastLane: String?
     var logger: Logger { proxy.logger }
 
     init(proxy: JiraProxy, listener: ListenerKind, peer: PeerCredentials,
-         api: (any LocalAPIResponder)?, apiBodyLimit: Int) {
+         api: (any LocalAPIResponder)?, apiBodyLimit: Int, takenOver: (unwritten: ByteBuffer?, unread: ByteBuffer?)? = nil,
+         rejectedByFastLane: String? = nil) {
         self.proxy = proxy
         self.listener = listener
         self.peer = peer
         self.api = api
         self.apiBodyLimit = apiBodyLimit
         self.requests = ClientRequestParser(maxHeadSize: proxy.configuration.maxHeaderSize)
+        self.takenOver = takenOver
+        self.rejectedByFastLane = rejectedByFastLane
     }
 
     // MARK: Channel events
@@ -93,6 +100,19 @@ final class ProxyServerHandler: ChannelInboundHandler {
         // breaking the cycle every connection leaked both (about 550 bytes per token-API
         // request; found by measuring RSS over repeated load, bench/token-api.sh).
         self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        guard let (unwritten, unread) = takenOver else { return }
+        takenOver = nil
+        // The fast lane's answers go out first, then its unread bytes are read as if they had
+        // just arrived: the socket is read only from the next loop iteration on.
+        if let unwritten { context.writeAndFlush(wrapOutboundOut(unwritten), promise: nil) }
+        if let unread {
+            requests.append(unread)
+            readRequests()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

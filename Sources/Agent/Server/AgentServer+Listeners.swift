@@ -7,6 +7,33 @@ import NIOPosix
 
 /// Binding the two listeners and the accept-time peer check (SECURITY S8).
 extension AgentServer {
+    /// The TCP listener of the fast lane (`FastLane`), which hands the connections it does
+    /// not serve to `adopt`.
+    func startFastLane(port: Int) throws -> FastLane {
+        let lane = try FastLane(port: port, proxy: proxy, allowedUID: configuration.allowedUID) { [self] handoff in
+            adopt(handoff, port: fastLanePort.withLockedValue { $0 })
+        }
+        fastLanePort.withLockedValue { $0 = lane.port }
+        try lane.start()
+        return lane
+    }
+
+    /// A connection from the fast lane continues on a channel of its own, as one accepted
+    /// here would (its peer was checked at accept).
+    private func adopt(_ handoff: FastLane.Handoff, port: Int) {
+        let logger = self.logger
+        ClientBootstrap(group: group)
+            .channelOption(.maxMessagesPerRead, value: 4)
+            .channelInitializer { [self] channel in
+                configureChild(channel, listener: .tcp(port: port), peer: handoff.peer, api: nil,
+                               takenOver: (handoff.unwritten, handoff.unread), rejectedByFastLane: handoff.rejectedToken)
+            }
+            .withConnectedSocket(handoff.fd)
+            .whenFailure { error in
+                logger.warning("a connection could not move to the channel path", metadata: ["error": "\(error)"])
+            }
+    }
+
     func bindTCP(port: Int) async throws -> any Channel {
         let allowed = configuration.allowedUID
         let logger = self.logger
@@ -62,7 +89,9 @@ extension AgentServer {
     }
 
     private func configureChild(_ channel: any Channel, listener: ListenerKind, peer: PeerCredentials,
-                                api: (any LocalAPIResponder)?) -> EventLoopFuture<Void> {
+                                api: (any LocalAPIResponder)?,
+                                takenOver: (unwritten: ByteBuffer?, unread: ByteBuffer?)? = nil,
+                                rejectedByFastLane: String? = nil) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             // One handler, no codecs: ProxyServerHandler reads requests with its own parser
             // (ClientRequestParser) and writes its responses as bytes (HTTPWire). Every
@@ -70,7 +99,8 @@ extension AgentServer {
             // control characters (UpstreamResponseParser for the upstream's) — except the
             // rewritten `Location`, whose proxy base is checked by `rewriter(_:)`.
             try channel.pipeline.syncOperations.addHandler(ProxyServerHandler(
-                proxy: proxy, listener: listener, peer: peer, api: api, apiBodyLimit: configuration.apiBodyLimit))
+                proxy: proxy, listener: listener, peer: peer, api: api, apiBodyLimit: configuration.apiBodyLimit,
+                takenOver: takenOver, rejectedByFastLane: rejectedByFastLane))
             clients.add(channel)
         }
     }

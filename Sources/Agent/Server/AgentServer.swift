@@ -48,7 +48,7 @@ public final class AgentServer: Service, Sendable {
 
     enum State {
         case initial
-        case running(listeners: [any Channel], bound: BoundAddresses)
+        case running(listeners: [any Channel], fastLane: FastLane?, bound: BoundAddresses)
         case stopped
     }
 
@@ -59,6 +59,8 @@ public final class AgentServer: Service, Sendable {
     let proxy: JiraProxy
     let state = NIOLockedValueBox<State>(.initial)
     let clients = ClientChannels()
+    /// The fast lane's port, once bound (its hand-offs are screened as requests to it).
+    let fastLanePort = NIOLockedValueBox<Int>(0)
 
     /// - Parameters:
     ///   - catalog: returns the current catalog (it changes on SIGHUP); called per request.
@@ -81,14 +83,21 @@ public final class AgentServer: Service, Sendable {
     /// Binds the listeners (idempotent) and returns where they are.
     @discardableResult
     public func start() async throws -> BoundAddresses {
-        if case .running(_, let bound) = state.withLockedValue({ $0 }) { return bound }
+        if case .running(_, _, let bound) = state.withLockedValue({ $0 }) { return bound }
         var listeners: [any Channel] = []
+        var fastLane: FastLane?
         var bound = BoundAddresses()
         do {
             if let port = configuration.tcpPort {
-                let channel = try await bindTCP(port: port)
-                listeners.append(channel)
-                bound.tcpPort = channel.localAddress?.port
+                if configuration.proxy.fastLane {
+                    let lane = try startFastLane(port: port)
+                    fastLane = lane
+                    bound.tcpPort = lane.port
+                } else {
+                    let channel = try await bindTCP(port: port)
+                    listeners.append(channel)
+                    bound.tcpPort = channel.localAddress?.port
+                }
             }
             if let path = configuration.unixSocketPath {
                 listeners.append(try await bindUnix(path: path, tcpPort: bound.tcpPort))
@@ -96,16 +105,18 @@ public final class AgentServer: Service, Sendable {
             }
         } catch {
             for l in listeners { try? await l.close() }
+            await fastLane?.stop(grace: .zero)
             throw error
         }
         let result = bound
         let accepted = state.withLockedValue { state -> Bool in
             guard case .initial = state else { return false }
-            state = .running(listeners: listeners, bound: result)
+            state = .running(listeners: listeners, fastLane: fastLane, bound: result)
             return true
         }
         if !accepted {
             for l in listeners { try? await l.close() }
+            await fastLane?.stop(grace: .zero)
             throw AgentError(.internalError, "the server was started twice or after it stopped")
         }
         logger.info("listening", metadata: ["tcp_port": "\(bound.tcpPort.map(String.init) ?? "-")",
@@ -113,9 +124,15 @@ public final class AgentServer: Service, Sendable {
         return bound
     }
 
+    /// The fast lane, while running (tests read its counters).
+    var fastLane: FastLane? {
+        if case .running(_, let lane, _) = state.withLockedValue({ $0 }) { return lane }
+        return nil
+    }
+
     /// The bound TCP port (after `start()`).
     public var tcpPort: Int? {
-        if case .running(_, let bound) = state.withLockedValue({ $0 }) { return bound.tcpPort }
+        if case .running(_, _, let bound) = state.withLockedValue({ $0 }) { return bound.tcpPort }
         return nil
     }
 
@@ -129,14 +146,17 @@ public final class AgentServer: Service, Sendable {
     /// Stops accepting, asks every client connection to finish its current response and
     /// close, waits up to `shutdownGracePeriod`, then closes what is left.
     public func shutdown() async {
-        let listeners: [any Channel] = state.withLockedValue { state in
-            guard case .running(let listeners, _) = state else { return [] }
+        let (listeners, fastLane): ([any Channel], FastLane?) = state.withLockedValue { state in
+            guard case .running(let listeners, let fastLane, _) = state else { return ([], nil) }
             state = .stopped
-            return listeners
+            return (listeners, fastLane)
         }
         for listener in listeners { try? await listener.close() }
         if let path = configuration.unixSocketPath, !listeners.isEmpty { unlink(path) }
+        // The fast lane drains while the channels do: it hands nothing over once draining.
+        async let laneStopped: Void = { await fastLane?.stop(grace: configuration.shutdownGracePeriod) }()
         await clients.drain(grace: configuration.shutdownGracePeriod)
+        await laneStopped
         proxy.closeIdleConnections()
         logger.info("stopped listening")
     }

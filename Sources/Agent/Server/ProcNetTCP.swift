@@ -65,6 +65,11 @@ enum ProcNetTCP {
     /// microseconds), this table as the fallback; `nil` when it cannot be found.
     static func ownerUID(of channel: any Channel) -> UInt32? {
         guard let remote = channel.remoteAddress, let local = channel.localAddress else { return nil }
+        return ownerUID(client: remote, server: local)
+    }
+
+    /// The same for the client `remote` of the agent's socket `local`.
+    static func ownerUID(client remote: SocketAddress, server local: SocketAddress) -> UInt32? {
         if let uid = SockDiag.ownerUID(client: remote, server: local) { return uid }
         guard let client = kernelForm(remote), let server = kernelForm(local) else { return nil }
         let path: String

@@ -1,0 +1,200 @@
+import CAgentSystem
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Bytes waiting for a socket to take them, in order.
+struct OutputQueue {
+    private(set) var buffers: [ByteBuffer] = []
+    private(set) var bytes = 0
+
+    var isEmpty: Bool { buffers.isEmpty }
+
+    mutating func append(_ buffer: ByteBuffer) {
+        guard buffer.readableBytes > 0 else { return }
+        buffers.append(buffer)
+        bytes += buffer.readableBytes
+    }
+
+    /// Writes as much as the socket takes: `false` when it failed (the peer is gone).
+    mutating func flush(to fd: Int32) -> Bool {
+        while !buffers.isEmpty {
+            let count = min(buffers.count, 64)
+            var written: Int
+            if count == 1 {
+                written = buffers[0].withUnsafeReadableBytes { csystem_send(fd, $0.baseAddress, UInt($0.count)) }
+            } else {
+                var bases: [UnsafeRawPointer?] = []
+                var lengths: [UInt] = []
+                bases.reserveCapacity(count)
+                lengths.reserveCapacity(count)
+                // The buffers stay alive and unchanged in `buffers` during the call.
+                for i in 0..<count {
+                    buffers[i].withUnsafeReadableBytes { raw in
+                        bases.append(raw.baseAddress)
+                        lengths.append(UInt(raw.count))
+                    }
+                }
+                written = csystem_sendv(fd, bases, lengths, Int32(count))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return errno == EAGAIN || errno == EWOULDBLOCK
+            }
+            bytes -= written
+            while written > 0 {
+                let first = buffers[0].readableBytes
+                if written >= first {
+                    written -= first
+                    buffers.removeFirst()
+                } else {
+                    buffers[0].moveReaderIndex(forwardBy: written)
+                    written = 0
+                    return true  // the socket is full
+                }
+            }
+        }
+        return true
+    }
+
+    /// Everything queued as one buffer (a hand-off to the channel path), emptying the queue.
+    mutating func takeAll(_ allocator: ByteBufferAllocator) -> ByteBuffer? {
+        guard !buffers.isEmpty else { return nil }
+        var all = allocator.buffer(capacity: bytes)
+        for var buffer in buffers { all.writeBuffer(&buffer) }
+        buffers = []
+        bytes = 0
+        return all
+    }
+}
+
+/// What the loop registers with epoll: the event's data names the kind, the descriptor and
+/// a generation, so an event read in the same batch as a close never reaches the
+/// connection that reuses the descriptor.
+enum FastLaneToken {
+    static let listener: UInt64 = 0
+    static let wake: UInt64 = 1
+    static let client: UInt64 = 2
+    static let upstream: UInt64 = 3
+
+    static func make(kind: UInt64, fd: Int32, generation: UInt32) -> UInt64 {
+        UInt64(UInt32(bitPattern: fd)) | kind << 32 | UInt64(generation & 0xFF_FFFF) << 40
+    }
+
+    static func parts(_ data: UInt64) -> (kind: UInt64, fd: Int32, generation: UInt32) {
+        (data >> 32 & 0xFF, Int32(bitPattern: UInt32(truncatingIfNeeded: data)), UInt32(data >> 40))
+    }
+}
+
+/// A client connection of the fast lane.
+final class FastClient {
+    let fd: Int32
+    let generation: UInt32
+    let peer: PeerCredentials
+    var requests: ClientRequestParser
+    var exchange: FastExchange?
+    var output = OutputQueue()
+    var lastActivity: NIODeadline
+    /// The events registered with epoll.
+    var interest: UInt32 = 0
+    /// Reading is held back: pipelined bytes beyond a bound while a request is served.
+    var readsHeld = false
+    /// Only the agent's side is closed (after its last answer): input is read and dropped
+    /// until the client closes (a lingering close, RFC 9112 §9.6).
+    var lingering = false
+    /// The connection ends after the current response (shutdown, or an answer that says so).
+    var closeAfterResponse = false
+
+    init(fd: Int32, generation: UInt32, peer: PeerCredentials, maxHeadSize: Int, now: NIODeadline) {
+        self.fd = fd
+        self.generation = generation
+        self.peer = peer
+        self.requests = ClientRequestParser(maxHeadSize: maxHeadSize)
+        self.lastActivity = now
+    }
+}
+
+/// The idle connections to one upstream, most recently used last (LIFO keeps few warm).
+final class FastPool {
+    let key: String
+    var idle: [FastUpstream] = []
+
+    init(key: String) { self.key = key }
+}
+
+/// A connection to an upstream (plain HTTP), pooled between requests.
+final class FastUpstream {
+    let fd: Int32
+    let generation: UInt32
+    let pool: FastPool
+    var responses: UpstreamResponseParser
+    var output = OutputQueue()
+    var connecting: Bool
+    var interest: UInt32 = 0
+    /// The client whose exchange it serves; `nil` while pooled.
+    var client: FastClient?
+    var idleSince: NIODeadline
+
+    init(fd: Int32, generation: UInt32, pool: FastPool, connecting: Bool, maxHeadSize: Int, now: NIODeadline) {
+        self.fd = fd
+        self.generation = generation
+        self.pool = pool
+        self.connecting = connecting
+        self.responses = UpstreamResponseParser(maxHeadSize: maxHeadSize)
+        self.idleSince = now
+    }
+}
+
+/// One request the fast lane serves.
+final class FastExchange {
+    enum Phase {
+        case waiting
+        /// A JSON body collected for link rewriting (bounded) in `bufferedHead`, `collected`.
+        case buffering
+        /// Head written to the client; body parts pass on as they arrive.
+        case streaming(chunked: Bool)
+    }
+
+    let head: ClientRequestHead
+    /// The client's parser as it was before this request's head: what the channel path
+    /// gets when the request is replayed there.
+    let replay: ClientRequestParser
+    let name: String
+    let rest: Range<Int>
+    let target: UpstreamTarget
+    let address: String
+    let pool: FastPool
+    let clientHost: String
+    /// The access token sent (a 401 `invalid_token` names it to the refresh).
+    let token: String
+    let upstreamHead: ByteBuffer
+    let started: NIODeadline
+    var upstream: FastUpstream?
+    var reused = false
+    var retried = false
+    var phase: Phase = .waiting
+    var bufferedHead: UpstreamResponseHead?
+    var collected: ByteBuffer?
+    var upstreamKeepAlive = false
+
+    init(head: ClientRequestHead, replay: ClientRequestParser, name: String, rest: Range<Int>, target: UpstreamTarget,
+         address: String, pool: FastPool, clientHost: String, token: String, upstreamHead: ByteBuffer, started: NIODeadline) {
+        self.head = head
+        self.replay = replay
+        self.name = name
+        self.rest = rest
+        self.target = target
+        self.address = address
+        self.pool = pool
+        self.clientHost = clientHost
+        self.token = token
+        self.upstreamHead = upstreamHead
+        self.started = started
+    }
+
+    var responseStarted: Bool {
+        if case .streaming = phase { return true }
+        return false
+    }
+}
