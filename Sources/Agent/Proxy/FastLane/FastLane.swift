@@ -46,9 +46,14 @@ final class FastLane: Sendable {
     let proxy: JiraProxy
     let allowedUID: UInt32
     let handoff: @Sendable (Handoff) -> Void
-    /// Requests the fast lane answered from the upstream, and connections it handed over.
+    /// Requests the fast lane answered from the upstream; connections it handed over, and
+    /// of those the ones with answers still queued (`make bench` and the tests read them).
     let served = Atomic<Int>(0)
     let handedOff = Atomic<Int>(0)
+    let handedOffWithAnswersQueued = Atomic<Int>(0)
+    var counts: (served: Int, handedOff: Int, withAnswersQueued: Int) {
+        (served.load(ordering: .relaxed), handedOff.load(ordering: .relaxed), handedOffWithAnswersQueued.load(ordering: .relaxed))
+    }
     let stopping = Atomic<Bool>(false)
     let grace = NIOLockedValueBox<TimeAmount>(.seconds(10))
     private let finished = NIOLockedValueBox<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))

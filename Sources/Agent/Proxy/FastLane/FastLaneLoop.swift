@@ -357,6 +357,7 @@ final class FastLaneLoop {
         let handoff = FastLane.Handoff(fd: c.fd, unread: parser.unreadBytes, unwritten: c.output.takeAll(allocator), peer: c.peer,
                                        rejectedToken: rejected)
         lane.handedOff.add(1, ordering: .relaxed)
+        if handoff.unwritten != nil { lane.handedOffWithAnswersQueued.add(1, ordering: .relaxed) }
         lane.handoff(handoff)
     }
 
