@@ -85,6 +85,51 @@ import TestSupport
         #expect(lane.counts.served == 1)
     }
 
+    /// Requests read while the refused one was out move with it: the channel path gets the
+    /// refused request's head and everything read after it.
+    @Test func requestsReadDuringARefusedExchangeMoveWithIt() async throws {
+        let tokens = FakeTokenProvider(tokens: ["acme": "old"])
+        tokens.setRefreshResult("new", for: "acme")
+        let upstream = try ScriptedUpstream { request in
+            request.header("authorization") == "Bearer new"
+                ? .init("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(request.head.split(separator: " ")[1].count)\r\n\r\n\(request.head.split(separator: " ")[1])")
+                : .init(pieces: ["HTTP/1.1 401 Unauthorized\r\n", "WWW-Authenticate: Bearer error=\"invalid_token\"\r\nContent-Length: 0\r\n\r\n"], pause: 0.3)
+        }
+        defer { upstream.stop() }
+        let h = try await ProxyHarness.start(tokens: tokens, jiraURL: "\(upstream.baseURL)/jira")
+        defer { Task { await h.stop() } }
+        let port = h.port, host = h.host
+        let responses = try await offloaded { () -> [RawHTTPClient.Response] in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send("GET /jira/acme/one HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            Thread.sleep(forTimeInterval: 0.1)  // the first is out, waiting for its 401
+            try client.send("GET /jira/acme/two HTTP/1.1\r\nHost: \(host)\r\n\r\nGET /jira/acme/three HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            return try (0..<3).map { _ in try client.readResponse() }
+        }
+        #expect(responses.map(\.status) == [200, 200, 200])
+        #expect(responses.map(\.text) == ["/jira/one", "/jira/two", "/jira/three"])
+        #expect(tokens.refreshCalls.map(\.rejected) == ["old"])
+    }
+
+    /// A client that sends requests and does not read the answers: the lane stops taking
+    /// requests once its answers back up, and serves the rest as they are read.
+    @Test func unreadAnswersHoldTheNextRequests() async throws {
+        let size = 1 << 20, count = 40
+        let h = try await ProxyHarness.start { _ in .json(#"{"x":""# + String(repeating: "x", count: size) + #""}"#) }
+        defer { Task { await h.stop() } }
+        let port = h.port, host = h.host
+        let upstream = h.upstream
+        let (forwardedWhileUnread, responses) = try await offloaded { () -> (Int, [RawHTTPClient.Response]) in
+            let client = try RawHTTPClient(tcpPort: port)
+            try client.send(String(repeating: "GET /jira/acme/x HTTP/1.1\r\nHost: \(host)\r\n\r\n", count: count))
+            Thread.sleep(forTimeInterval: 1)
+            let forwarded = upstream.requests.count
+            return (forwarded, try (0..<count).map { _ in try client.readResponse(discardBody: true) })
+        }
+        #expect(forwardedWhileUnread < 10, "\(forwardedWhileUnread) requests were forwarded for a client that read nothing")
+        #expect(responses.count == count && responses.allSatisfy { $0.status == 200 && $0.bodySize == size + 8 })
+    }
+
     /// Answers the lane could not write yet (the client is not reading) go out before the
     /// channel path's answer to the request that moved the connection.
     @Test func answersStillQueuedGoOutFirst() async throws {

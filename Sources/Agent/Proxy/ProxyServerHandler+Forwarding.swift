@@ -47,10 +47,13 @@ extension ProxyServerHandler {
         x.pool = pool
         state = .proxying(x)
         if let rejected = rejectedByFastLane {
-            // The fast lane sent this request with `rejected` and got 401 `invalid_token`.
+            // The fast lane sent this request with `rejected.token` and got 401
+            // `invalid_token` (unless a reload routes it elsewhere now).
             rejectedByFastLane = nil
-            x.retriedRejection = true
-            return fetchToken(x, rejected: rejected)
+            if rejected.connection == target.connectionID {
+                x.retriedRejection = true
+                return fetchToken(x, rejected: rejected.token)
+            }
         }
         if let token = proxy.tokens.cachedAccessToken(connection: target.connectionID, minValid: proxy.configuration.minTokenValidity) {
             proceed(x, token: token)

@@ -67,13 +67,13 @@ final class ProxyServerHandler: ChannelInboundHandler {
     /// not written yet, and the bytes it had read from the next request on.
     var takenOver: (unwritten: ByteBuffer?, unread: ByteBuffer?)?
     /// The token the upstream refused for the first request taken over: that request starts
-    /// with the refresh, as a retry (`FastLane.Handoff.rejectedToken`).
-    var rejectedByFastLane: String?
+    /// with the refresh, as a retry, if it still goes to that connection (`FastLane.Handoff`).
+    var rejectedByFastLane: (connection: String, token: String)?
     var logger: Logger { proxy.logger }
 
     init(proxy: JiraProxy, listener: ListenerKind, peer: PeerCredentials,
          api: (any LocalAPIResponder)?, apiBodyLimit: Int, takenOver: (unwritten: ByteBuffer?, unread: ByteBuffer?)? = nil,
-         rejectedByFastLane: String? = nil) {
+         rejectedByFastLane: (connection: String, token: String)? = nil) {
         self.proxy = proxy
         self.listener = listener
         self.peer = peer

@@ -26,10 +26,12 @@ extension AgentServer {
             .channelOption(.maxMessagesPerRead, value: 4)
             .channelInitializer { [self] channel in
                 configureChild(channel, listener: .tcp(port: port), peer: handoff.peer, api: nil,
-                               takenOver: (handoff.unwritten, handoff.unread), rejectedByFastLane: handoff.rejectedToken)
+                               takenOver: (handoff.unwritten, handoff.unread), rejectedByFastLane: handoff.rejected)
             }
             .withConnectedSocket(handoff.fd)
             .whenFailure { error in
+                // (Whether NIO closed the descriptor depends on where it failed; it is not
+                // closed here, where it might already be another connection's.)
                 logger.warning("a connection could not move to the channel path", metadata: ["error": "\(error)"])
             }
     }
@@ -91,7 +93,7 @@ extension AgentServer {
     private func configureChild(_ channel: any Channel, listener: ListenerKind, peer: PeerCredentials,
                                 api: (any LocalAPIResponder)?,
                                 takenOver: (unwritten: ByteBuffer?, unread: ByteBuffer?)? = nil,
-                                rejectedByFastLane: String? = nil) -> EventLoopFuture<Void> {
+                                rejectedByFastLane: (connection: String, token: String)? = nil) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             // One handler, no codecs: ProxyServerHandler reads requests with its own parser
             // (ClientRequestParser) and writes its responses as bytes (HTTPWire). Every

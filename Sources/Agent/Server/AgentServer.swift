@@ -124,6 +124,12 @@ public final class AgentServer: Service, Sendable {
         return bound
     }
 
+    /// Requests the fast lane served and connections it moved to the channel path so far;
+    /// `nil` with the lane off or once stopped (`make bench` prints them).
+    public var fastLaneCounts: (served: Int, handedOff: Int)? {
+        fastLane.map { ($0.counts.served, $0.counts.handedOff) }
+    }
+
     /// The fast lane, while running (tests read its counters).
     var fastLane: FastLane? {
         if case .running(_, let lane, _) = state.withLockedValue({ $0 }) { return lane }

@@ -31,13 +31,14 @@ import Glibc
 final class FastLane: Sendable {
     /// A connection moving to the channel path: the socket, what was read from it and not
     /// yet served (from the start of the next request), what was meant for it and not yet
-    /// written, and the token the upstream refused for that next request, if it did.
+    /// written, and the token the upstream refused for that next request (and for which
+    /// connection), if it did.
     struct Handoff: Sendable {
         let fd: Int32
         let unread: ByteBuffer?
         let unwritten: ByteBuffer?
         let peer: PeerCredentials
-        let rejectedToken: String?
+        let rejected: (connection: String, token: String)?
     }
 
     let port: Int
@@ -95,7 +96,7 @@ final class FastLane: Sendable {
     func stop(grace: TimeAmount) async {
         self.grace.withLockedValue { $0 = grace }
         stopping.store(true, ordering: .releasing)
-        _ = csystem_eventfd_signal(wake)
+        _ = csystem_eventfd_signal(wake)  // (open until deinit, so never another descriptor)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = finished.withLockedValue { state -> Bool in
                 if state.done { return true }
@@ -106,9 +107,8 @@ final class FastLane: Sendable {
         }
     }
 
+    /// (The loop has closed the listener.)
     private func finish() {
-        close(listener)
-        close(wake)
         let waiters = finished.withLockedValue { state in
             state.done = true
             defer { state.waiters = [] }
@@ -116,6 +116,8 @@ final class FastLane: Sendable {
         }
         for waiter in waiters { waiter.resume() }
     }
+
+    deinit { close(wake) }
 }
 
 extension SocketAddress {

@@ -105,6 +105,9 @@ final class FastClient {
     var lingering = false
     /// The connection ends after the current response (shutdown, or an answer that says so).
     var closeAfterResponse = false
+    /// `serveRequests` is running further up the stack (an answer given inside it loops
+    /// there rather than recursing).
+    var serving = false
 
     init(fd: Int32, generation: UInt32, peer: PeerCredentials, maxHeadSize: Int, now: NIODeadline) {
         self.fd = fd
@@ -135,6 +138,8 @@ final class FastUpstream {
     /// The client whose exchange it serves; `nil` while pooled.
     var client: FastClient?
     var idleSince: NIODeadline
+    /// When the connection was opened (the connect timeout counts from here).
+    let opened: NIODeadline
 
     init(fd: Int32, generation: UInt32, pool: FastPool, connecting: Bool, maxHeadSize: Int, now: NIODeadline) {
         self.fd = fd
@@ -143,6 +148,7 @@ final class FastUpstream {
         self.connecting = connecting
         self.responses = UpstreamResponseParser(maxHeadSize: maxHeadSize)
         self.idleSince = now
+        self.opened = now
     }
 }
 
@@ -157,9 +163,6 @@ final class FastExchange {
     }
 
     let head: ClientRequestHead
-    /// The client's parser as it was before this request's head: what the channel path
-    /// gets when the request is replayed there.
-    let replay: ClientRequestParser
     let name: String
     let rest: Range<Int>
     let target: UpstreamTarget
@@ -178,10 +181,9 @@ final class FastExchange {
     var collected: ByteBuffer?
     var upstreamKeepAlive = false
 
-    init(head: ClientRequestHead, replay: ClientRequestParser, name: String, rest: Range<Int>, target: UpstreamTarget,
+    init(head: ClientRequestHead, name: String, rest: Range<Int>, target: UpstreamTarget,
          address: String, pool: FastPool, clientHost: String, token: String, upstreamHead: ByteBuffer, started: NIODeadline) {
         self.head = head
-        self.replay = replay
         self.name = name
         self.rest = rest
         self.target = target

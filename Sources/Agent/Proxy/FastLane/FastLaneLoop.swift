@@ -31,6 +31,7 @@ final class FastLaneLoop {
     var draining = false
     var drainDeadline: NIODeadline?
     var listening = true
+    var listenerClosed = false
     /// Where the last route name led while the catalog is the same revision.
     var routeCache: (name: String, revision: ConnectionCatalog.Revision, target: UpstreamTarget, address: String?, pool: FastPool)?
     var bearers = BearerCache()
@@ -60,6 +61,7 @@ final class FastLaneLoop {
     func run() {
         guard ep >= 0 else {
             logger.error("the proxy's fast lane could not create an epoll instance", metadata: ["errno": "\(errno)"])
+            closeListener()
             return
         }
         defer { close(ep) }
@@ -99,6 +101,7 @@ final class FastLaneLoop {
         }
         for client in clients.compactMap({ $0 }) { closeClient(client) }
         for upstream in upstreams.compactMap({ $0 }) { closeUpstream(upstream) }
+        closeListener()
     }
 
     private func client(_ fd: Int32, _ generation: UInt32) -> FastClient? {
@@ -157,8 +160,20 @@ final class FastLaneLoop {
             clients[Int(fd)] = c
             clientCount += 1
             c.interest = CSYSTEM_EPOLL_IN
-            _ = csystem_epoll_control(ep, 1, fd, CSYSTEM_EPOLL_IN, FastLaneToken.make(kind: FastLaneToken.client, fd: fd, generation: c.generation))
+            guard csystem_epoll_control(ep, 1, fd, CSYSTEM_EPOLL_IN, FastLaneToken.make(kind: FastLaneToken.client, fd: fd, generation: c.generation)) == 0 else {
+                logger.warning("a connection could not be watched; closed", metadata: ["errno": "\(errno)"])
+                clients[Int(fd)] = nil
+                clientCount -= 1
+                close(fd)
+                continue
+            }
         }
+    }
+
+    private func closeListener() {
+        guard !listenerClosed else { return }
+        listenerClosed = true
+        close(lane.listener)
     }
 
     private func pauseAccepting() {
@@ -182,6 +197,11 @@ final class FastLaneLoop {
             c.lastActivity = now
             clientOutputChanged(c)
             guard clients[Int(c.fd)] === c else { return }
+            if c.exchange == nil, !c.lingering, c.output.bytes <= Self.highWater {
+                releaseReads(c)
+                serveRequests(c)
+                guard clients[Int(c.fd)] === c else { return }
+            }
         }
         if ready & (CSYSTEM_EPOLL_IN | CSYSTEM_EPOLL_HUP | CSYSTEM_EPOLL_ERR) != 0 {
             readClient(c)
@@ -211,28 +231,50 @@ final class FastLaneLoop {
         if c.exchange == nil {
             serveRequests(c)
         } else if c.requests.unreadCount > Self.readAhead {
-            c.readsHeld = true
-            setInterest(client: c, c.interest & ~CSYSTEM_EPOLL_IN)
+            holdReads(c)
         }
     }
 
-    /// Takes the requests read so far, one at a time, while none is being served.
+    /// Takes the requests read so far, one at a time, while none is being served and the
+    /// client takes its answers. Not reentrant: an answer given further down (a failed
+    /// connect) ends its exchange, and this loop goes on with the next request.
     private func serveRequests(_ c: FastClient) {
+        guard !c.serving else { return }
+        c.serving = true
+        defer { c.serving = false }
         while c.exchange == nil, !c.lingering, clients[Int(c.fd)] === c {
+            if c.output.bytes > Self.highWater {
+                // Answers the client does not read would pile up: the next request waits
+                // (unread) until they drain.
+                holdReads(c)
+                return
+            }
             let before = c.requests
             let event: ClientRequestParser.Event?
             do {
                 event = try c.requests.next()
             } catch {
-                return handOff(c, from: before)  // the channel path answers the refusal
+                return handOff(c, unread: before.unreadBytes)  // the channel path answers the refusal
             }
             guard let event else { return }
-            guard case .head(let head) = event, let plan = plan(head) else { return handOff(c, from: before) }
+            guard case .head(let head) = event, let plan = plan(head) else { return handOff(c, unread: before.unreadBytes) }
             // A request the lane takes has no body: its end is the next event.
-            guard case .end? = try? c.requests.next() else { return handOff(c, from: before) }
+            guard case .end? = try? c.requests.next() else { return handOff(c, unread: before.unreadBytes) }
             c.lastActivity = now
-            start(c, head, plan, replay: before)
+            start(c, head, plan)
         }
+    }
+
+    private func holdReads(_ c: FastClient) {
+        guard !c.readsHeld else { return }
+        c.readsHeld = true
+        setInterest(client: c, c.interest & ~CSYSTEM_EPOLL_IN)
+    }
+
+    private func releaseReads(_ c: FastClient) {
+        guard c.readsHeld else { return }
+        c.readsHeld = false
+        setInterest(client: c, c.interest | CSYSTEM_EPOLL_IN)
     }
 
     struct Plan {
@@ -271,11 +313,11 @@ final class FastLaneLoop {
         return Plan(route: route, target: target, address: address, pool: pool, token: token, bearer: bearer)
     }
 
-    private func start(_ c: FastClient, _ head: ClientRequestHead, _ plan: Plan, replay: ClientRequestParser) {
+    private func start(_ c: FastClient, _ head: ClientRequestHead, _ plan: Plan) {
         let upstreamHead = ProxyMessages.upstreamRequestHead(head, rest: plan.route.rest, target: plan.target,
                                                             bearer: plan.bearer, allocator: allocator).head
         let clientHost = head.first("host").map(head.string) ?? "localhost"
-        let x = FastExchange(head: head, replay: replay, name: plan.route.name, rest: plan.route.rest, target: plan.target,
+        let x = FastExchange(head: head, name: plan.route.name, rest: plan.route.rest, target: plan.target,
                              address: plan.address, pool: plan.pool, clientHost: clientHost, token: plan.token, upstreamHead: upstreamHead, started: now)
         c.exchange = x
         if let u = plan.pool.idle.popLast() {
@@ -309,10 +351,7 @@ final class FastLaneLoop {
         if c.closeAfterResponse { return lingerOrClose(c) }
         clientOutputChanged(c)
         guard clients[Int(c.fd)] === c else { return }
-        if c.readsHeld {
-            c.readsHeld = false
-            setInterest(client: c, c.interest | CSYSTEM_EPOLL_IN)
-        }
+        releaseReads(c)
         serveRequests(c)
     }
 
@@ -325,7 +364,11 @@ final class FastLaneLoop {
             let hold = c.output.bytes > Self.highWater
             setInterest(upstream: u, hold ? u.interest & ~CSYSTEM_EPOLL_IN : u.interest | CSYSTEM_EPOLL_IN)
         }
-        if !wantOut, c.lingering { _ = shutdown(c.fd, Int32(SHUT_WR)) }
+        if !wantOut, c.lingering {
+            // (While the agent stops, the client is not waited for: its answers are out.)
+            if draining { return closeClient(c) }
+            _ = shutdown(c.fd, Int32(SHUT_WR))
+        }
     }
 
     /// Closes the agent's side once the answers are out, then reads and drops input until
@@ -333,17 +376,14 @@ final class FastLaneLoop {
     private func lingerOrClose(_ c: FastClient) {
         c.lingering = true
         c.requests = ClientRequestParser(maxHeadSize: configuration.maxHeaderSize)
-        if c.readsHeld {
-            c.readsHeld = false
-            setInterest(client: c, c.interest | CSYSTEM_EPOLL_IN)
-        }
+        releaseReads(c)
         clientOutputChanged(c)
     }
 
-    /// Moves the connection to the channel path from the request `parser` has not read yet;
-    /// answers still queued go first.
-    private func handOff(_ c: FastClient, from parser: ClientRequestParser, rejected: String? = nil) {
-        if draining {
+    /// Moves the connection to the channel path with `unread`, the bytes from the next
+    /// request on; answers still queued go first.
+    private func handOff(_ c: FastClient, unread: ByteBuffer?, rejected: (connection: String, token: String)? = nil) {
+        if draining || lane.stopping.load(ordering: .acquiring) {
             // (The channel path is draining too: the request would not be served there.)
             return closeClient(c)
         }
@@ -354,8 +394,8 @@ final class FastLaneLoop {
         _ = csystem_epoll_control(ep, 2, c.fd, 0, 0)
         clients[Int(c.fd)] = nil
         clientCount -= 1
-        let handoff = FastLane.Handoff(fd: c.fd, unread: parser.unreadBytes, unwritten: c.output.takeAll(allocator), peer: c.peer,
-                                       rejectedToken: rejected)
+        let handoff = FastLane.Handoff(fd: c.fd, unread: unread, unwritten: c.output.takeAll(allocator), peer: c.peer,
+                                       rejected: rejected)
         lane.handedOff.add(1, ordering: .relaxed)
         if handoff.unwritten != nil { lane.handedOffWithAnswersQueued.add(1, ordering: .relaxed) }
         lane.handoff(handoff)
@@ -388,7 +428,13 @@ final class FastLaneLoop {
         if Int(fd) >= upstreams.count { upstreams += Array(repeating: nil, count: Int(fd) + 64 - upstreams.count) }
         upstreams[Int(fd)] = u
         u.interest = u.connecting ? CSYSTEM_EPOLL_OUT : CSYSTEM_EPOLL_IN
-        _ = csystem_epoll_control(ep, 1, fd, u.interest, FastLaneToken.make(kind: FastLaneToken.upstream, fd: fd, generation: u.generation))
+        guard csystem_epoll_control(ep, 1, fd, u.interest, FastLaneToken.make(kind: FastLaneToken.upstream, fd: fd, generation: u.generation)) == 0 else {
+            upstreams[Int(fd)] = nil
+            close(fd)
+            logger.warning("an upstream connection could not be watched", metadata: ["errno": "\(errno)"])
+            return answer(c, RequestRefusal(status: .badGateway, code: "upstream_unreachable",
+                message: "the Jira server \(x.target.hostHeader) could not be reached"), close: false)
+        }
         x.reused = false
         attach(c, x, u)
     }
@@ -482,10 +528,14 @@ final class FastLaneLoop {
     }
 
     private func responseHead(_ c: FastClient, _ x: FastExchange, _ u: FastUpstream, _ head: UpstreamResponseHead) {
-        if head.status == 401, head.values("www-authenticate").contains(where: { $0.contains("invalid_token") }) {
+        if head.status == 401, !draining, head.values("www-authenticate").contains(where: { $0.contains("invalid_token") }) {
             // The token was refused: the channel path refreshes it (once, shared with every
-            // request that saw the same token) and sends the request — a GET — again.
-            return handOff(c, from: x.replay, rejected: x.token)
+            // request that saw the same token) and sends the request — a GET — again. It gets
+            // the request's head and everything read after it (the request had no body).
+            // (While the agent stops, the 401 is passed on.)
+            var unread = x.head.bytes
+            if var after = c.requests.unreadBytes { unread.writeBuffer(&after) }
+            return handOff(c, unread: unread, rejected: (x.target.connectionID, x.token))
         }
         x.upstreamKeepAlive = head.keepAlive
         if ProxyMessages.shouldRewriteBody(head, limit: configuration.maxRewriteBodySize) {
@@ -500,6 +550,8 @@ final class FastLaneLoop {
         let framing = ClientFraming(streaming: head, requestMinor: 1)
         x.phase = .streaming(chunked: framing == .chunked)
         c.output.append(clientHead(c, x, head, framing))
+        guard c.output.flush(to: c.fd) else { return closeClient(c) }  // the head goes out at once
+        clientOutputChanged(c)
     }
 
     private func clientHead(_ c: FastClient, _ x: FastExchange, _ head: UpstreamResponseHead, _ framing: ClientFraming,
@@ -521,8 +573,8 @@ final class FastLaneLoop {
                 x.bufferedHead = nil
                 x.collected = nil
                 startStreaming(c, x, head)
-                guard case .streaming(let chunked) = x.phase else { return }
-                if let earlier { writeBody(c, earlier, chunked: chunked) }
+                guard clients[Int(c.fd)] === c, case .streaming(let chunked) = x.phase else { return }
+                if let earlier { guard writeBody(c, earlier, chunked: chunked) else { return } }
                 writeBody(c, buffer, chunked: chunked)
             } else if x.collected == nil {
                 x.collected = buffer
@@ -535,13 +587,20 @@ final class FastLaneLoop {
         }
     }
 
-    private func writeBody(_ c: FastClient, _ buffer: ByteBuffer, chunked: Bool) {
-        guard buffer.readableBytes > 0 else { return }
+    /// `false` when the client is gone (the connection was closed).
+    @discardableResult
+    private func writeBody(_ c: FastClient, _ buffer: ByteBuffer, chunked: Bool) -> Bool {
+        guard clients[Int(c.fd)] === c else { return false }
+        guard buffer.readableBytes > 0 else { return true }
         if chunked { c.output.append(HTTPWire.chunkHeader(allocator, size: buffer.readableBytes)) }
         c.output.append(buffer)
         if chunked { c.output.append(ProxyServerHandler.crlf) }
-        guard c.output.flush(to: c.fd) else { return closeClient(c) }
+        guard c.output.flush(to: c.fd) else {
+            closeClient(c)
+            return false
+        }
         clientOutputChanged(c)
+        return clients[Int(c.fd)] === c
     }
 
     private func responseEnd(_ c: FastClient, _ x: FastExchange, _ u: FastUpstream) {
@@ -645,7 +704,7 @@ final class FastLaneLoop {
             }
             switch x.phase {
             case .waiting:
-                if let u = x.upstream, u.connecting, now - x.started >= c.upstreamConnectTimeout {
+                if let u = x.upstream, u.connecting, now - u.opened >= c.upstreamConnectTimeout {
                     logger.info("upstream connect failed", metadata: ["connection": "\(x.target.connectionID)", "error": "timeout"])
                     answer(client, RequestRefusal(status: .gatewayTimeout, code: "upstream_unreachable",
                         message: "the Jira server \(x.target.hostHeader) could not be reached"), close: false)
@@ -677,9 +736,11 @@ final class FastLaneLoop {
         draining = true
         drainDeadline = now + lane.grace.withLockedValue { $0 }
         pauseAccepting()
+        // New connections are refused now, not left in the backlog.
+        closeListener()
         for client in clients.compactMap({ $0 }) {
             client.closeAfterResponse = true
-            if client.exchange == nil, !client.requests.hasUnreadBytes, client.output.isEmpty { closeClient(client) }
+            if client.exchange == nil, client.output.isEmpty, client.lingering || !client.requests.hasUnreadBytes { closeClient(client) }
         }
         for pool in pools.values { for u in pool.idle { closeUpstream(u) } }
     }
