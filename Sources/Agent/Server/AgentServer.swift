@@ -159,10 +159,11 @@ public final class AgentServer: Service, Sendable {
         }
         for listener in listeners { try? await listener.close() }
         if let path = configuration.unixSocketPath, !listeners.isEmpty { unlink(path) }
-        // The fast lane drains while the channels do: it hands nothing over once draining.
-        async let laneStopped: Void = { await fastLane?.stop(grace: configuration.shutdownGracePeriod) }()
+        // The fast lane drains while the channels do; from `requestStop` on it hands nothing
+        // over, so no connection reaches the channels after their drain has begun.
+        fastLane?.requestStop(grace: configuration.shutdownGracePeriod)
         await clients.drain(grace: configuration.shutdownGracePeriod)
-        await laneStopped
+        await fastLane?.stopped()
         proxy.closeIdleConnections()
         logger.info("stopped listening")
     }

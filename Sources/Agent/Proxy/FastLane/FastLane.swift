@@ -92,11 +92,15 @@ final class FastLane: Sendable {
     }
 
     /// Stops accepting; the requests in flight finish (bounded by `grace`), idle connections
-    /// close, then the loop ends. Returns when it has.
-    func stop(grace: TimeAmount) async {
+    /// close, then the loop ends. Nothing is handed to the channel path from the call on.
+    func requestStop(grace: TimeAmount) {
         self.grace.withLockedValue { $0 = grace }
         stopping.store(true, ordering: .releasing)
         _ = csystem_eventfd_signal(wake)  // (open until deinit, so never another descriptor)
+    }
+
+    /// Returns once the loop has ended.
+    func stopped() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = finished.withLockedValue { state -> Bool in
                 if state.done { return true }
@@ -105,6 +109,11 @@ final class FastLane: Sendable {
             }
             if done { continuation.resume() }
         }
+    }
+
+    func stop(grace: TimeAmount) async {
+        requestStop(grace: grace)
+        await stopped()
     }
 
     /// (The loop has closed the listener.)
