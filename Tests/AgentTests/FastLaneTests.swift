@@ -66,13 +66,7 @@ import TestSupport
     /// so the channel path refreshes at once — one refresh, two upstream requests in all, as
     /// on the channel path alone.
     @Test func aRefusedTokenIsRefreshedOnceAndTheRequestSentOnceMore() async throws {
-        let tokens = FakeTokenProvider(tokens: ["acme": "old"])
-        tokens.setRefreshResult("new", for: "acme")
-        let h = try await ProxyHarness.start(tokens: tokens) { request in
-            request.header("authorization") == "Bearer new"
-                ? .json(#"{"ok":true}"#)
-                : .init(status: 401, headers: [("WWW-Authenticate", #"Bearer error="invalid_token""#)], body: Array("no".utf8))
-        }
+        let (h, tokens) = try await ProxyHarness.startRefusingOldToken()
         defer { Task { await h.stop() } }
         let lane = try #require(h.server.fastLane)
         let r = try await h.onOneConnection([h.getRequest("/jira/acme/x"), h.getRequest("/jira/acme/y")])

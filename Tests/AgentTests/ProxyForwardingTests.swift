@@ -64,13 +64,7 @@ struct ProxyForwardingTests {
     }
 
     @Test func invalidTokenRejectionRefreshesOnceAndRetries() async throws {
-        let tokens = FakeTokenProvider(tokens: ["acme": "old"])
-        tokens.setRefreshResult("new", for: "acme")
-        let h = try await ProxyHarness.start(tokens: tokens) { request in
-            request.header("authorization") == "Bearer new"
-                ? .json(#"{"ok":true}"#)
-                : .init(status: 401, headers: [("WWW-Authenticate", #"Bearer error="invalid_token""#)], body: Array("no".utf8))
-        }
+        let (h, tokens) = try await ProxyHarness.startRefusingOldToken()
         defer { Task { await h.stop() } }
         let response = try await h.request("PUT /jira/acme/rest/api/2/issue/X-1 HTTP/1.1\r\nHost: \(h.host)\r\nContent-Type: application/json\r\nContent-Length: 11\r\n",
                                      body: #"{"a":"bcd"}"#)

@@ -36,6 +36,19 @@ struct ProxyHarness {
         return ProxyHarness(upstream: upstream, tokens: tokens, server: server, port: bound.tcpPort!, socketPath: socketPath)
     }
 
+    /// A harness whose upstream refuses every token but `new` (401 `invalid_token`) and
+    /// whose token provider holds `old` and refreshes it to `new`.
+    static func startRefusingOldToken() async throws -> (ProxyHarness, FakeTokenProvider) {
+        let tokens = FakeTokenProvider(tokens: ["acme": "old"])
+        tokens.setRefreshResult("new", for: "acme")
+        let h = try await start(tokens: tokens) { request in
+            request.header("authorization") == "Bearer new"
+                ? .json(#"{"ok":true}"#)
+                : .init(status: 401, headers: [("WWW-Authenticate", #"Bearer error="invalid_token""#)], body: Array("no".utf8))
+        }
+        return (h, tokens)
+    }
+
     func stop() async {
         await server.shutdown()
         await upstream.stop()

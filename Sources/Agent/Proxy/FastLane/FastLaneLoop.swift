@@ -208,24 +208,42 @@ final class FastLaneLoop {
         }
     }
 
+    enum Received {
+        case bytes(ByteBuffer)
+        case wouldBlock
+        case interrupted
+        /// The peer closed its side.
+        case closed
+        case failed
+    }
+
+    /// One `read` of up to `size` bytes.
+    private func receive(_ fd: Int32, _ size: Int) -> Received {
+        var buffer = allocator.buffer(capacity: size)
+        var result = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            result = read(fd, raw.baseAddress, raw.count)
+            return max(0, result)
+        }
+        if result > 0 { return .bytes(buffer) }
+        if result == 0 { return .closed }
+        if errno == EINTR { return .interrupted }
+        return errno == EAGAIN || errno == EWOULDBLOCK ? .wouldBlock : .failed
+    }
+
     private func readClient(_ c: FastClient) {
-        for _ in 0..<4 {
-            var buffer = allocator.buffer(capacity: Self.clientReadSize)
-            var result = 0
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.clientReadSize) { raw in
-                result = read(c.fd, raw.baseAddress, raw.count)
-                return max(0, result)
+        reads: for _ in 0..<4 {
+            let buffer: ByteBuffer
+            switch receive(c.fd, Self.clientReadSize) {
+            case .bytes(let bytes): buffer = bytes
+            case .interrupted: continue
+            case .wouldBlock: break reads
+            case .closed, .failed: return closeClient(c)  // the client closed its side, or an error
             }
-            if result < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { break }
-                return closeClient(c)
-            }
-            if result == 0 { return closeClient(c) }  // the client closed its side
             if c.lingering { continue }  // read and dropped
             // (Not activity: a head trickling in must still be complete within the idle limit.)
             c.requests.append(buffer)
-            if result < Self.clientReadSize { break }
+            if buffer.readableBytes < Self.clientReadSize { break }
         }
         guard !c.lingering else { return }
         if c.exchange == nil {
@@ -480,19 +498,14 @@ final class FastLaneLoop {
             // Pooled: the server closed it or sent bytes nobody asked for; either way it is done.
             return closeUpstream(u)
         }
-        for _ in 0..<4 {
-            var buffer = allocator.buffer(capacity: Self.upstreamReadSize)
-            var result = 0
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.upstreamReadSize) { raw in
-                result = read(u.fd, raw.baseAddress, raw.count)
-                return max(0, result)
-            }
-            if result < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { break }
-                return upstreamClosed(u)
-            }
-            if result == 0 {
+        reads: for _ in 0..<4 {
+            let buffer: ByteBuffer
+            switch receive(u.fd, Self.upstreamReadSize) {
+            case .bytes(let bytes): buffer = bytes
+            case .interrupted: continue
+            case .wouldBlock: break reads
+            case .failed: return upstreamClosed(u)
+            case .closed:
                 // The end of a body delimited by the connection's end, or a failure.
                 if u.client != nil, case .end? = u.responses.inputClosed(), let c = u.client, let x = c.exchange, x.upstream === u {
                     x.upstreamKeepAlive = false
@@ -503,7 +516,7 @@ final class FastLaneLoop {
             u.responses.append(buffer)
             readResponse(u)
             guard upstreams[Int(u.fd)] === u, u.client != nil else { return }
-            if result < Self.upstreamReadSize { break }
+            if buffer.readableBytes < Self.upstreamReadSize { break }
         }
     }
 
