@@ -69,6 +69,11 @@ struct OutputQueue {
     }
 }
 
+// The fast lane's state lives on its one thread and is touched by one function at a time,
+// so its stored properties are `@exclusivity(unchecked)`: Swift's run-time check of
+// overlapping accesses to class properties cost about 0.3 µs of the lane's ~3 µs of user
+// time per request (the lane's tests passed with the checks on before they were dropped).
+
 /// What the loop registers with epoll: the event's data names the kind, the descriptor and
 /// a generation, so an event read in the same batch as a close never reaches the
 /// connection that reuses the descriptor.
@@ -92,22 +97,22 @@ final class FastClient {
     let fd: Int32
     let generation: UInt32
     let peer: PeerCredentials
-    var requests: ClientRequestParser
-    var exchange: FastExchange?
-    var output = OutputQueue()
-    var lastActivity: NIODeadline
+    @exclusivity(unchecked) var requests: ClientRequestParser
+    @exclusivity(unchecked) var exchange: FastExchange?
+    @exclusivity(unchecked) var output = OutputQueue()
+    @exclusivity(unchecked) var lastActivity: NIODeadline
     /// The events registered with epoll.
-    var interest: UInt32 = 0
+    @exclusivity(unchecked) var interest: UInt32 = 0
     /// Reading is held back: pipelined bytes beyond a bound while a request is served.
-    var readsHeld = false
+    @exclusivity(unchecked) var readsHeld = false
     /// Only the agent's side is closed (after its last answer): input is read and dropped
     /// until the client closes (a lingering close, RFC 9112 §9.6).
-    var lingering = false
+    @exclusivity(unchecked) var lingering = false
     /// The connection ends after the current response (shutdown, or an answer that says so).
-    var closeAfterResponse = false
+    @exclusivity(unchecked) var closeAfterResponse = false
     /// `serveRequests` is running further up the stack (an answer given inside it loops
     /// there rather than recursing).
-    var serving = false
+    @exclusivity(unchecked) var serving = false
 
     init(fd: Int32, generation: UInt32, peer: PeerCredentials, maxHeadSize: Int, now: NIODeadline) {
         self.fd = fd
@@ -121,7 +126,7 @@ final class FastClient {
 /// The idle connections to one upstream, most recently used last (LIFO keeps few warm).
 final class FastPool {
     let key: String
-    var idle: [FastUpstream] = []
+    @exclusivity(unchecked) var idle: [FastUpstream] = []
 
     init(key: String) { self.key = key }
 }
@@ -131,13 +136,13 @@ final class FastUpstream {
     let fd: Int32
     let generation: UInt32
     let pool: FastPool
-    var responses: UpstreamResponseParser
-    var output = OutputQueue()
-    var connecting: Bool
-    var interest: UInt32 = 0
+    @exclusivity(unchecked) var responses: UpstreamResponseParser
+    @exclusivity(unchecked) var output = OutputQueue()
+    @exclusivity(unchecked) var connecting: Bool
+    @exclusivity(unchecked) var interest: UInt32 = 0
     /// The client whose exchange it serves; `nil` while pooled.
-    var client: FastClient?
-    var idleSince: NIODeadline
+    @exclusivity(unchecked) var client: FastClient?
+    @exclusivity(unchecked) var idleSince: NIODeadline
     /// When the connection was opened (the connect timeout counts from here).
     let opened: NIODeadline
 
@@ -173,13 +178,13 @@ final class FastExchange {
     let token: String
     let upstreamHead: ByteBuffer
     let started: NIODeadline
-    var upstream: FastUpstream?
-    var reused = false
-    var retried = false
-    var phase: Phase = .waiting
-    var bufferedHead: UpstreamResponseHead?
-    var collected: ByteBuffer?
-    var upstreamKeepAlive = false
+    @exclusivity(unchecked) var upstream: FastUpstream?
+    @exclusivity(unchecked) var reused = false
+    @exclusivity(unchecked) var retried = false
+    @exclusivity(unchecked) var phase: Phase = .waiting
+    @exclusivity(unchecked) var bufferedHead: UpstreamResponseHead?
+    @exclusivity(unchecked) var collected: ByteBuffer?
+    @exclusivity(unchecked) var upstreamKeepAlive = false
 
     init(head: ClientRequestHead, name: String, rest: Range<Int>, target: UpstreamTarget,
          address: String, pool: FastPool, clientHost: String, token: String, upstreamHead: ByteBuffer, started: NIODeadline) {

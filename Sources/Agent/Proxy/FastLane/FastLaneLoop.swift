@@ -9,7 +9,8 @@ import Glibc
 #endif
 
 /// The fast lane's event loop (`FastLane` says what it serves and why). Level-triggered
-/// epoll; everything here runs on the lane's one thread.
+/// epoll; everything here runs on the lane's one thread (hence `@exclusivity(unchecked)`,
+/// FastLaneConnections.swift says why).
 final class FastLaneLoop {
     let lane: FastLane
     let proxy: JiraProxy
@@ -18,24 +19,24 @@ final class FastLaneLoop {
     let allocator = ByteBufferAllocator()
     let listenerKind: ListenerKind
     /// Indexed by descriptor.
-    var clients: [FastClient?] = []
-    var upstreams: [FastUpstream?] = []
-    var clientCount = 0
+    @exclusivity(unchecked) var clients: [FastClient?] = []
+    @exclusivity(unchecked) var upstreams: [FastUpstream?] = []
+    @exclusivity(unchecked) var clientCount = 0
     /// Idle upstream connections by `UpstreamTarget.poolKey`.
-    var pools: [String: FastPool] = [:]
-    var idleCount = 0
-    var nextGeneration: UInt32 = 1
-    var now = NIODeadline.coarseNow()
-    var lastSweep = NIODeadline.coarseNow()
+    @exclusivity(unchecked) var pools: [String: FastPool] = [:]
+    @exclusivity(unchecked) var idleCount = 0
+    @exclusivity(unchecked) var nextGeneration: UInt32 = 1
+    @exclusivity(unchecked) var now = NIODeadline.coarseNow()
+    @exclusivity(unchecked) var lastSweep = NIODeadline.coarseNow()
     let sweepPeriod: TimeAmount
-    var draining = false
-    var drainDeadline: NIODeadline?
-    var listening = true
-    var listenerClosed = false
+    @exclusivity(unchecked) var draining = false
+    @exclusivity(unchecked) var drainDeadline: NIODeadline?
+    @exclusivity(unchecked) var listening = true
+    @exclusivity(unchecked) var listenerClosed = false
     /// Where the last route name led while the catalog is the same revision.
-    var routeCache: (name: String, revision: ConnectionCatalog.Revision, target: UpstreamTarget, address: String?, pool: FastPool)?
-    var bearers = BearerCache()
-    var rewriters = RewriterCache()
+    @exclusivity(unchecked) var routeCache: (name: String, revision: ConnectionCatalog.Revision, target: UpstreamTarget, address: String?, pool: FastPool)?
+    @exclusivity(unchecked) var bearers = BearerCache()
+    @exclusivity(unchecked) var rewriters = RewriterCache()
     var logger: Logger { proxy.logger }
 
     /// Client answers queued beyond this stop reads from the upstream until they drain.
