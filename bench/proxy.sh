@@ -176,7 +176,7 @@ for round in $(seq "$ROUNDS"); do
     python3 -c "import sys; sys.exit(0 if $o_p50 <= $n_p50 else 1)" && p50_wins=$((p50_wins + 1)) || true
     added_ours+=("$(python3 -c "print(round($o_p50-$d_p50,1))")"); added_nginx+=("$(python3 -c "print(round($n_p50-$d_p50,1))")")
 done
-median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+median() { python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 3))" "$@"; }
 printf '\nmedians over %s rounds: throughput %s× nginx (target ≥ 0.9); CPU per request %s µs (nginx %s);\n' \
     "$ROUNDS" "$(median "${ratios[@]}")" "$(median "${cpus[@]}")" "$(median "${ncpus[@]}")"
 printf 'p50 added over direct %s µs (nginx %s µs; target: no worse than nginx)\n' "$(median "${added_ours[@]}")" "$(median "${added_nginx[@]}")"
