@@ -22,6 +22,10 @@ extension AgentServer {
     /// here would (its peer was checked at accept).
     private func adopt(_ handoff: FastLane.Handoff, port: Int) {
         let logger = self.logger
+        // Counted until the channel is set up and in `clients`, so a drain that starts
+        // meanwhile waits for it (ClientChannels.drain).
+        clients.adoptionStarted()
+        let clients = self.clients
         ClientBootstrap(group: group)
             .channelOption(.maxMessagesPerRead, value: 4)
             .channelInitializer { [self] channel in
@@ -29,6 +33,7 @@ extension AgentServer {
                                takenOver: (handoff.unwritten, handoff.unread), rejectedByFastLane: handoff.rejected)
             }
             .withConnectedSocket(handoff.fd)
+            .always { _ in clients.adoptionEnded() }
             .whenFailure { error in
                 // (Whether NIO closed the descriptor depends on where it failed; it is not
                 // closed here, where it might already be another connection's.)

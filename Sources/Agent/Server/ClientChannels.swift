@@ -5,6 +5,11 @@ import NIOCore
 /// Touched once per connection (accept and close), never per request.
 final class ClientChannels: Sendable {
     private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    /// Connections the fast lane handed over whose channels are not set up yet.
+    private let adoptions = NIOLockedValueBox(0)
+
+    func adoptionStarted() { adoptions.withLockedValue { $0 += 1 } }
+    func adoptionEnded() { adoptions.withLockedValue { $0 -= 1 } }
 
     func add(_ channel: any Channel) {
         let key = ObjectIdentifier(channel)
@@ -21,6 +26,12 @@ final class ClientChannels: Sendable {
     /// `closeFuture` cannot be cancelled, so a time limit around it would last as long as
     /// the slowest connection (a client lingering after its last answer: a minute).
     func drain(grace: TimeAmount) async {
+        // Hand-offs already under way (none start once the fast lane is stopping) join the
+        // list first; a few milliseconds at most.
+        let settle = ContinuousClock.now + .seconds(1)
+        while adoptions.withLockedValue({ $0 }) > 0, ContinuousClock.now < settle {
+            try? await Task.sleep(for: .milliseconds(2))
+        }
         let open = channels.withLockedValue { Array($0.values) }
         let deadline = NIODeadline.now() + grace
         for channel in open {

@@ -88,7 +88,10 @@ final class FastLane: Sendable {
             loop.run()
             finish()
         }
-        guard started else { throw AgentError(.internalError, "could not start the proxy's thread") }
+        guard started else {
+            close(listener)
+            throw AgentError(.internalError, "could not start the proxy's thread")
+        }
     }
 
     /// Stops accepting; the requests in flight finish (bounded by `grace`), idle connections

@@ -403,8 +403,15 @@ final class FastLaneLoop {
     /// request on; answers still queued go first.
     private func handOff(_ c: FastClient, unread: ByteBuffer?, rejected: (connection: String, token: String)? = nil) {
         if draining || lane.stopping.load(ordering: .acquiring) {
-            // (The channel path is draining too: the request would not be served there.)
-            return closeClient(c)
+            // The channel path is draining too: the request would not be served there. The
+            // answers already queued still go out, then the connection closes.
+            beginDrain()
+            guard clients[Int(c.fd)] === c else { return }
+            if let x = c.exchange {
+                c.exchange = nil
+                if let u = x.upstream { x.upstream = nil; closeUpstream(u) }
+            }
+            return lingerOrClose(c)
         }
         if let x = c.exchange {
             c.exchange = nil
@@ -473,7 +480,8 @@ final class FastLaneLoop {
     }
 
     private func upstreamReady(_ u: FastUpstream, _ ready: UInt32) {
-        if ready & CSYSTEM_EPOLL_OUT != 0 {
+        // (A failed connect reports writability too; an error or hang-up alone is checked the same way.)
+        if ready & CSYSTEM_EPOLL_OUT != 0 || u.connecting && ready & (CSYSTEM_EPOLL_ERR | CSYSTEM_EPOLL_HUP) != 0 {
             if u.connecting {
                 guard csystem_socket_error(u.fd) == 0 else {
                     guard let c = u.client, let x = c.exchange else { return closeUpstream(u) }
@@ -542,7 +550,7 @@ final class FastLaneLoop {
     }
 
     private func responseHead(_ c: FastClient, _ x: FastExchange, _ u: FastUpstream, _ head: UpstreamResponseHead) {
-        if head.status == 401, !draining, head.values("www-authenticate").contains(where: { $0.contains("invalid_token") }) {
+        if head.status == 401, !draining, !lane.stopping.load(ordering: .acquiring), head.values("www-authenticate").contains(where: { $0.contains("invalid_token") }) {
             // The token was refused: the channel path refreshes it (once, shared with every
             // request that saw the same token) and sends the request — a GET — again. It gets
             // the request's head and everything read after it (the request had no body).
@@ -754,7 +762,8 @@ final class FastLaneLoop {
         closeListener()
         for client in clients.compactMap({ $0 }) {
             client.closeAfterResponse = true
-            if client.exchange == nil, client.output.isEmpty, client.lingering || !client.requests.hasUnreadBytes { closeClient(client) }
+            // Between requests: closed once its answers are out (at once when there are none).
+            if client.exchange == nil { lingerOrClose(client) }
         }
         for pool in pools.values { for u in pool.idle { closeUpstream(u) } }
     }
