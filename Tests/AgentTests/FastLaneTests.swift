@@ -138,7 +138,10 @@ import TestSupport
             let client = try RawHTTPClient(tcpPort: port)
             try client.send("GET /jira/acme/big HTTP/1.1\r\nHost: \(host)\r\n\r\n"
                 + "POST /jira/acme/small HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 5\r\n\r\nhello")
-            Thread.sleep(forTimeInterval: 0.5)  // most of the first answer waits in the agent
+            // The connection moves once the first answer is complete in the agent, most of it
+            // still queued there: only then does the client read.
+            let deadline = Date().addingTimeInterval(20)
+            while lane.counts.handedOff == 0, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
             return [try client.readResponse(), try client.readResponse()]
         }
         #expect(responses.map(\.status) == [200, 200])
