@@ -7,16 +7,18 @@
 # and with every request on NIO's channels ("channels", FAST_LANE=0: the path of requests
 # with bodies, token waits and https upstreams), so both are measured side by side.
 #
-#   bench/proxy.sh            # 10 s per run, 3 rounds, then the medians
-#   DURATION=5s ROUNDS=5 bench/proxy.sh
+#   bench/proxy.sh            # 5 s per run, 6 rounds, then the medians
+#   DURATION=5s ROUNDS=12 bench/proxy.sh
+# (More short rounds rather than fewer long ones: the noise is between rounds — what else
+# the 2 cores run meanwhile — not within one.)
 #   UPSTREAM_TLS=1 bench/proxy.sh   # the upstream over https (a test CA, verified), as a
 #                                   # gateway is in production; nginx verifies it too
 # On a 2-core machine shared by wrk, the upstream and the proxy, one round's ratio varies by
 # ±5 %; the medians over the rounds are the figures to quote.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10s}
-ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-6}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 69; }
