@@ -84,3 +84,86 @@ extension RawHTTPClient.Response {
         headers = headers.map { ($0.name, $0.value.replacingOccurrences(of: host, with: "AGENT")) }
     }
 }
+
+/// Random pipelined mixes of requests the lane serves and requests that move it, sent in
+/// random pieces, through the agent as shipped and with the lane off: the same answers in
+/// the same order. The move between the two paths happens at every kind of boundary here.
+@Suite(.timeLimit(.minutes(2))) struct FastLaneBoundaryTests {
+    /// SplitMix64: the sequences are the same in every run.
+    struct Seeded: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// A request of kind `kind` (the lane serves 0–1; the others move the connection), and
+    /// whether it is a HEAD and whether it ends the connection.
+    static func request(_ kind: Int, _ i: Int, host: String) -> (text: String, head: Bool, last: Bool) {
+        switch kind {
+        case 0: return ("GET /jira/acme/get?i=\(i) HTTP/1.1\r\nHost: \(host)\r\n\r\n", false, false)
+        case 1: return ("GET /jira/design/zero?i=\(i) HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 0\r\nAccept: */*\r\n\r\n", false, false)
+        case 2: return ("POST /jira/acme/post?i=\(i) HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 5\r\n\r\nhello", false, false)
+        case 3: return ("HEAD /jira/acme/head?i=\(i) HTTP/1.1\r\nHost: \(host)\r\n\r\n", true, false)
+        case 4: return ("GET /nowhere?i=\(i) HTTP/1.1\r\nHost: \(host)\r\n\r\n", false, false)
+        case 5: return ("GET /jira/acme/evil?i=\(i) HTTP/1.1\r\nHost: evil.example\r\n\r\n", false, false)
+        case 6: return ("PUT /jira/acme/chunked?i=\(i) HTTP/1.1\r\nHost: \(host)\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", false, false)
+        default: return ("GET /jira/acme/last?i=\(i) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n", false, true)
+        }
+    }
+
+    /// Sends the sequence in random pieces and reads every answer.
+    static func run(_ h: ProxyHarness, kinds: [Int], seed: UInt64) async throws -> [RawHTTPClient.Response] {
+        let port = h.port, host = h.host
+        return try await offloaded {
+            var random = Seeded(state: seed)
+            var requests = kinds.enumerated().map { request($0.element, $0.offset, host: host) }
+            if let end = requests.firstIndex(where: \.last) { requests = Array(requests[...end]) }
+            let bytes = Array(requests.map(\.text).joined().utf8)
+            let client = try RawHTTPClient(tcpPort: port)
+            var at = 0
+            while at < bytes.count {
+                let n = min(bytes.count - at, Int.random(in: 1...120, using: &random))
+                try client.send(Array(bytes[at..<at + n]))
+                at += n
+                if Int.random(in: 0..<4, using: &random) == 0 { Thread.sleep(forTimeInterval: 0.002) }
+            }
+            return try requests.map { try client.readResponse(headRequest: $0.head) }
+        }
+    }
+
+    @Test func randomMixesAnswerAlikeOnBothPaths() async throws {
+        let echo: @Sendable (RecordingUpstream.Request) -> RecordingUpstream.Reply = { request in
+            .json(#"{"method":"\#(request.method)","uri":"\#(request.uri)","body":\#(request.bodySize)}"#)
+        }
+        let lane = try await ProxyHarness.start(reply: echo)
+        let channels = try await ProxyHarness.start(proxy: ProxyConfiguration(fastLane: false), reply: echo)
+        defer { Task { await lane.stop(); await channels.stop() } }
+        var random = Seeded(state: 42)
+        for sequence in 0..<40 {
+            let kinds = (0..<Int.random(in: 1...7, using: &random)).map { _ in
+                // Mostly requests the lane serves, so it runs several before a move.
+                Int.random(in: 0..<10, using: &random) < 5 ? Int.random(in: 0...1, using: &random) : Int.random(in: 2...7, using: &random)
+            }
+            let seed = random.next()
+            var a = try await Self.run(lane, kinds: kinds, seed: seed)
+            var b = try await Self.run(channels, kinds: kinds, seed: seed)
+            for i in a.indices {
+                a[i].normalize(host: lane.host)
+                b[i].normalize(host: channels.host)
+            }
+            #expect(a.map(\.status) == b.map(\.status), "sequence \(sequence) \(kinds)")
+            #expect(a.map(\.text) == b.map(\.text), "sequence \(sequence) \(kinds)")
+            #expect(a.map { $0.headers.map { "\($0.name): \($0.value)" } } == b.map { $0.headers.map { "\($0.name): \($0.value)" } },
+                    "sequence \(sequence) \(kinds)")
+        }
+        let counts = try #require(lane.server.fastLane).counts
+        #expect(counts.served > 20 && counts.handedOff > 10, "\(counts)")
+        #expect(lane.upstream.requests.map { "\($0.method) \($0.uri) \($0.bodySize)" }
+                == channels.upstream.requests.map { "\($0.method) \($0.uri) \($0.bodySize)" })
+    }
+}
