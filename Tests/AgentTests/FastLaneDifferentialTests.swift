@@ -89,18 +89,6 @@ extension RawHTTPClient.Response {
 /// random pieces, through the agent as shipped and with the lane off: the same answers in
 /// the same order. The move between the two paths happens at every kind of boundary here.
 @Suite(.timeLimit(.minutes(2))) struct FastLaneBoundaryTests {
-    /// SplitMix64: the sequences are the same in every run.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// A request of kind `kind` (the lane serves 0–1; the others move the connection), and
     /// whether it is a HEAD and whether it ends the connection.
     static func request(_ kind: Int, _ i: Int, host: String) -> (text: String, head: Bool, last: Bool) {
@@ -120,7 +108,7 @@ extension RawHTTPClient.Response {
     static func run(_ h: ProxyHarness, kinds: [Int], seed: UInt64) async throws -> [RawHTTPClient.Response] {
         let port = h.port, host = h.host
         return try await offloaded {
-            var random = Seeded(state: seed)
+            var random = SplitMix(seed: seed)
             var requests = kinds.enumerated().map { request($0.element, $0.offset, host: host) }
             if let end = requests.firstIndex(where: \.last) { requests = Array(requests[...end]) }
             let bytes = Array(requests.map(\.text).joined().utf8)
@@ -143,7 +131,7 @@ extension RawHTTPClient.Response {
         let lane = try await ProxyHarness.start(reply: echo)
         let channels = try await ProxyHarness.start(proxy: ProxyConfiguration(fastLane: false), reply: echo)
         defer { Task { await lane.stop(); await channels.stop() } }
-        var random = Seeded(state: 42)
+        var random = SplitMix(seed: 42)  // the sequences are the same in every run
         for sequence in 0..<40 {
             let kinds = (0..<Int.random(in: 1...7, using: &random)).map { _ in
                 // Mostly requests the lane serves, so it runs several before a move.

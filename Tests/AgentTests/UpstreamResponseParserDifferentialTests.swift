@@ -131,7 +131,7 @@ struct UpstreamResponseParserDifferentialTests {
 }
 
 /// A small deterministic generator (SplitMix64), so a failure reproduces.
-struct SplitMix {
+struct SplitMix: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
