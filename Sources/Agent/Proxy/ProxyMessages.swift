@@ -146,6 +146,25 @@ enum ProxyMessages {
     }
 }
 
+/// The agent's answers in place of an upstream's, alike on both paths.
+extension RequestRefusal {
+    /// No connection to the upstream: 504 when the connect timed out, 502 otherwise.
+    static func upstreamUnreachable(_ target: UpstreamTarget, timedOut: Bool) -> RequestRefusal {
+        RequestRefusal(status: timedOut ? .gatewayTimeout : .badGateway, code: "upstream_unreachable",
+                       message: "the Jira server \(target.hostHeader) could not be reached")
+    }
+
+    /// The upstream connection failed before a response could be passed on.
+    static func upstreamFailed(_ target: UpstreamTarget) -> RequestRefusal {
+        RequestRefusal(status: .badGateway, code: "upstream_failed",
+                       message: "the connection to the Jira server \(target.hostHeader) failed")
+    }
+
+    /// No response head, or no progress, from the upstream in time.
+    static let upstreamTimeout = RequestRefusal(status: .gatewayTimeout, code: "upstream_timeout",
+                                                message: "the Jira server did not answer in time")
+}
+
 /// The last link rewriter built, reused while the client keeps the same base: keyed by what
 /// the proxy base is made of, so a hit builds no string.
 struct RewriterCache {

@@ -90,8 +90,7 @@ extension ProxyServerHandler {
         logger.debug("connection timed out", metadata: ["state": "\(stateName)"])
         closeAfterResponse = true
         if case .proxying(let x) = state, !x.responseStarted {
-            answer(RequestRefusal(status: .gatewayTimeout, code: "upstream_timeout",
-                message: "the Jira server did not answer in time"), version: x.head.version, requestEnded: true)
+            answer(.upstreamTimeout, version: x.head.version, requestEnded: true)
         } else {
             context.close(promise: nil)
         }

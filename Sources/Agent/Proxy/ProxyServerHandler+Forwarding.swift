@@ -165,9 +165,7 @@ extension ProxyServerHandler {
             case .failure(let error):
                 logger.info("upstream connect failed", metadata: ["connection": "\(x.target.connectionID)", "error": "\(Self.reason(error))"])
                 let timedOut = error is ChannelError && (error as! ChannelError) == .connectTimeout(proxy.configuration.upstreamConnectTimeout)
-                answer(RequestRefusal(status: timedOut ? .gatewayTimeout : .badGateway, code: "upstream_unreachable",
-                    message: "the Jira server \(x.target.hostHeader) could not be reached"),
-                    version: x.head.version, hasBody: !x.requestEnded)
+                answer(.upstreamUnreachable(x.target, timedOut: timedOut), version: x.head.version, hasBody: !x.requestEnded)
             }
         }
     }

@@ -54,16 +54,13 @@ extension ProxyServerHandler: UpstreamDelegate {
         if x.responseStarted || { if case .discardingRejection = x.response { return false }; return !canAnswer }() {
             context.close(promise: nil)
         } else {
-            answer(RequestRefusal(status: .badGateway, code: "upstream_failed",
-                message: "the connection to the Jira server \(x.target.hostHeader) failed"),
-                version: x.head.version, requestEnded: true)
+            answer(.upstreamFailed(x.target), version: x.head.version, requestEnded: true)
         }
     }
 
     private func responseHead(_ x: ProxyExchange, _ head: UpstreamResponseHead) {
         x.upstreamKeepAlive = head.keepAlive
-        if head.status == 401, !x.retriedRejection, x.replayable, x.requestEnded,
-           head.values("www-authenticate").contains(where: { $0.contains("invalid_token") }) {
+        if head.refusesToken, !x.retriedRejection, x.replayable, x.requestEnded {
             x.response = .discardingRejection
             return
         }

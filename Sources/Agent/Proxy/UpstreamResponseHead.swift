@@ -27,4 +27,10 @@ struct UpstreamResponseHead: HTTP1Head {
     var keepAlive: Bool
     /// The head from the status line to the empty line; the ranges index into it.
     var bytes: ByteBuffer
+
+    /// A 401 whose `WWW-Authenticate` says `invalid_token` (RFC 6750 §3.1): the gateway
+    /// refused the token itself, so a refresh may help.
+    var refusesToken: Bool {
+        status == 401 && values("www-authenticate").contains { $0.contains("invalid_token") }
+    }
 }

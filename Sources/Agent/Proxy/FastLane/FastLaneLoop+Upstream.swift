@@ -16,8 +16,7 @@ extension FastLaneLoop {
         let fd = csystem_tcp_connect(x.address, Int32(x.target.port), &pending)
         guard fd >= 0 else {
             logger.info("upstream connect failed", metadata: ["connection": "\(x.target.connectionID)", "errno": "\(errno)"])
-            return answer(c, RequestRefusal(status: .badGateway, code: "upstream_unreachable",
-                message: "the Jira server \(x.target.hostHeader) could not be reached"), close: false)
+            return answer(c, .upstreamUnreachable(x.target, timedOut: false), close: false)
         }
         let u = FastUpstream(fd: fd, generation: generation(), pool: x.pool, connecting: pending != 0,
                              maxHeadSize: max(64 * 1024, configuration.maxHeaderSize), now: now)
@@ -28,8 +27,7 @@ extension FastLaneLoop {
             upstreams[Int(fd)] = nil
             close(fd)
             logger.warning("an upstream connection could not be watched", metadata: ["errno": "\(errno)"])
-            return answer(c, RequestRefusal(status: .badGateway, code: "upstream_unreachable",
-                message: "the Jira server \(x.target.hostHeader) could not be reached"), close: false)
+            return answer(c, .upstreamUnreachable(x.target, timedOut: false), close: false)
         }
         x.reused = false
         attach(c, x, u)
@@ -58,8 +56,7 @@ extension FastLaneLoop {
                     logger.info("upstream connect failed", metadata: ["connection": "\(x.target.connectionID)"])
                     x.upstream = nil
                     closeUpstream(u)
-                    return answer(c, RequestRefusal(status: .badGateway, code: "upstream_unreachable",
-                        message: "the Jira server \(x.target.hostHeader) could not be reached"), close: false)
+                    return answer(c, .upstreamUnreachable(x.target, timedOut: false), close: false)
                 }
                 u.connecting = false
                 setInterest(upstream: u, CSYSTEM_EPOLL_IN)
@@ -120,7 +117,7 @@ extension FastLaneLoop {
     }
 
     func responseHead(_ c: FastClient, _ x: FastExchange, _ u: FastUpstream, _ head: UpstreamResponseHead) {
-        if head.status == 401, !draining, !lane.stopping.load(ordering: .acquiring), head.values("www-authenticate").contains(where: { $0.contains("invalid_token") }) {
+        if head.refusesToken, !draining, !lane.stopping.load(ordering: .acquiring) {
             // The token was refused: the channel path refreshes it (once, shared with every
             // request that saw the same token) and sends the request — a GET — again. It gets
             // the request's head and everything read after it (the request had no body).
@@ -254,8 +251,7 @@ extension FastLaneLoop {
             if !parseError {
                 logger.info("upstream connection lost", metadata: ["connection": "\(x.target.connectionID)", "error": "closed"])
             }
-            answer(c, RequestRefusal(status: .badGateway, code: "upstream_failed",
-                message: "the connection to the Jira server \(x.target.hostHeader) failed"), close: true)
+            answer(c, .upstreamFailed(x.target), close: true)
         case .streaming:
             closeClient(c)
         }

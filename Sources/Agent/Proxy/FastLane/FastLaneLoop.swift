@@ -214,17 +214,12 @@ final class FastLaneLoop {
             case .waiting:
                 if let u = x.upstream, u.connecting, now - u.opened >= c.upstreamConnectTimeout {
                     logger.info("upstream connect failed", metadata: ["connection": "\(x.target.connectionID)", "error": "timeout"])
-                    answer(client, RequestRefusal(status: .gatewayTimeout, code: "upstream_unreachable",
-                        message: "the Jira server \(x.target.hostHeader) could not be reached"), close: false)
+                    answer(client, .upstreamUnreachable(x.target, timedOut: true), close: false)
                 } else if quiet >= c.upstreamResponseTimeout {
-                    answer(client, RequestRefusal(status: .gatewayTimeout, code: "upstream_timeout",
-                        message: "the Jira server did not answer in time"), close: true)
+                    answer(client, .upstreamTimeout, close: true)
                 }
             case .buffering:
-                if quiet >= c.stallTimeout {
-                    answer(client, RequestRefusal(status: .gatewayTimeout, code: "upstream_timeout",
-                        message: "the Jira server did not answer in time"), close: true)
-                }
+                if quiet >= c.stallTimeout { answer(client, .upstreamTimeout, close: true) }
             case .streaming:
                 if quiet >= c.stallTimeout { closeClient(client) }
             }
