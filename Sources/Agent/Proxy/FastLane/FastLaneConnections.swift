@@ -60,10 +60,7 @@ final class FastClient {
 
 /// The idle connections to one upstream, most recently used last (LIFO keeps few warm).
 final class FastPool {
-    let key: String
     @exclusivity(unchecked) var idle: [FastUpstream] = []
-
-    init(key: String) { self.key = key }
 }
 
 /// A connection to an upstream (plain HTTP), pooled between requests.
@@ -104,7 +101,6 @@ final class FastExchange {
 
     let head: ClientRequestHead
     let name: String
-    let rest: Range<Int>
     let target: UpstreamTarget
     let address: String
     let pool: FastPool
@@ -112,7 +108,6 @@ final class FastExchange {
     /// The access token sent (a 401 `invalid_token` names it to the refresh).
     let token: String
     let upstreamHead: ByteBuffer
-    let started: NIODeadline
     @exclusivity(unchecked) var upstream: FastUpstream?
     @exclusivity(unchecked) var reused = false
     @exclusivity(unchecked) var retried = false
@@ -121,22 +116,15 @@ final class FastExchange {
     @exclusivity(unchecked) var collected: ByteBuffer?
     @exclusivity(unchecked) var upstreamKeepAlive = false
 
-    init(head: ClientRequestHead, name: String, rest: Range<Int>, target: UpstreamTarget,
-         address: String, pool: FastPool, clientHost: String, token: String, upstreamHead: ByteBuffer, started: NIODeadline) {
+    init(head: ClientRequestHead, name: String, target: UpstreamTarget,
+         address: String, pool: FastPool, clientHost: String, token: String, upstreamHead: ByteBuffer) {
         self.head = head
         self.name = name
-        self.rest = rest
         self.target = target
         self.address = address
         self.pool = pool
         self.clientHost = clientHost
         self.token = token
         self.upstreamHead = upstreamHead
-        self.started = started
-    }
-
-    var responseStarted: Bool {
-        if case .streaming = phase { return true }
-        return false
     }
 }

@@ -140,7 +140,7 @@ extension FastLaneLoop {
             target = resolved
             address = resolved.scheme == .http && resolved.host.isNumericAddress ? resolved.host : nil
             let key = resolved.poolKey
-            pool = pools[key] ?? FastPool(key: key)
+            pool = pools[key] ?? FastPool()
             pools[key] = pool
             routeCache = (route.name, catalog.revision, target, address, pool)
         }
@@ -155,8 +155,8 @@ extension FastLaneLoop {
         let upstreamHead = ProxyMessages.upstreamRequestHead(head, rest: plan.route.rest, target: plan.target,
                                                             bearer: plan.bearer, allocator: allocator).head
         let clientHost = head.first("host").map(head.string) ?? "localhost"
-        let x = FastExchange(head: head, name: plan.route.name, rest: plan.route.rest, target: plan.target,
-                             address: plan.address, pool: plan.pool, clientHost: clientHost, token: plan.token, upstreamHead: upstreamHead, started: now)
+        let x = FastExchange(head: head, name: plan.route.name, target: plan.target, address: plan.address, pool: plan.pool,
+                             clientHost: clientHost, token: plan.token, upstreamHead: upstreamHead)
         c.exchange = x
         if let u = plan.pool.idle.popLast() {
             idleCount -= 1
@@ -169,11 +169,7 @@ extension FastLaneLoop {
 
     /// Ends the exchange with the agent's own answer (the local error shape).
     func answer(_ c: FastClient, _ refusal: RequestRefusal, close: Bool) {
-        if let x = c.exchange, let u = x.upstream {
-            x.upstream = nil
-            closeUpstream(u)
-        }
-        c.exchange = nil
+        abandonExchange(c)
         if close { c.closeAfterResponse = true }
         c.output.append(HTTPWire.response(allocator, minor: 1, status: Int(refusal.status.code),
                                           headers: [("Content-Type", "application/json")],
@@ -226,19 +222,11 @@ extension FastLaneLoop {
             // answers already queued still go out, then the connection closes.
             beginDrain()
             guard clients[Int(c.fd)] === c else { return }
-            if let x = c.exchange {
-                c.exchange = nil
-                if let u = x.upstream { x.upstream = nil; closeUpstream(u) }
-            }
+            abandonExchange(c)
             return lingerOrClose(c)
         }
-        if let x = c.exchange {
-            c.exchange = nil
-            if let u = x.upstream { x.upstream = nil; closeUpstream(u) }
-        }
-        _ = csystem_epoll_control(ep, 2, c.fd, 0, 0)
-        clients[Int(c.fd)] = nil
-        clientCount -= 1
+        abandonExchange(c)
+        forget(c)
         let handoff = FastLane.Handoff(fd: c.fd, unread: unread, unwritten: c.output.takeAll(allocator), peer: c.peer,
                                        rejected: rejected)
         lane.handedOff.add(1, ordering: .relaxed)
@@ -248,13 +236,26 @@ extension FastLaneLoop {
 
     func closeClient(_ c: FastClient) {
         guard clients[Int(c.fd)] === c else { return }
-        if let x = c.exchange {
-            c.exchange = nil
-            if let u = x.upstream { x.upstream = nil; closeUpstream(u) }
+        abandonExchange(c)
+        forget(c)
+        close(c.fd)
+    }
+
+    /// Ends the current exchange, if any, without an answer; its upstream connection, in
+    /// the middle of a response or not, cannot be reused.
+    func abandonExchange(_ c: FastClient) {
+        guard let x = c.exchange else { return }
+        c.exchange = nil
+        if let u = x.upstream {
+            x.upstream = nil
+            closeUpstream(u)
         }
+    }
+
+    /// Takes the connection out of the loop (its descriptor stays open).
+    func forget(_ c: FastClient) {
+        _ = csystem_epoll_control(ep, 2, c.fd, 0, 0)
         clients[Int(c.fd)] = nil
         clientCount -= 1
-        _ = csystem_epoll_control(ep, 2, c.fd, 0, 0)
-        close(c.fd)
     }
 }

@@ -80,14 +80,14 @@ extension FastLaneLoop {
             case .bytes(let bytes): buffer = bytes
             case .interrupted: continue
             case .wouldBlock: break reads
-            case .failed: return upstreamClosed(u)
+            case .failed: return upstreamFailed(u, parseError: false)
             case .closed:
                 // The end of a body delimited by the connection's end, or a failure.
-                if u.client != nil, case .end? = u.responses.inputClosed(), let c = u.client, let x = c.exchange, x.upstream === u {
+                if let c = u.client, let x = c.exchange, x.upstream === u, case .end? = u.responses.inputClosed() {
                     x.upstreamKeepAlive = false
                     return responseEnd(c, x, u)
                 }
-                return upstreamClosed(u)
+                return upstreamFailed(u, parseError: false)
             }
             u.responses.append(buffer)
             readResponse(u)
@@ -232,11 +232,8 @@ extension FastLaneLoop {
         exchangeEnded(c)
     }
 
-    /// The upstream closed before the response ended.
-    func upstreamClosed(_ u: FastUpstream) {
-        upstreamFailed(u, parseError: false)
-    }
-
+    /// The upstream connection closed or failed before the response ended (`parseError`:
+    /// it sent something that is not a response).
     func upstreamFailed(_ u: FastUpstream, parseError: Bool) {
         guard let c = u.client, let x = c.exchange, x.upstream === u else { return closeUpstream(u) }
         x.upstream = nil

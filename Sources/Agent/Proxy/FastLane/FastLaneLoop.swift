@@ -163,9 +163,7 @@ final class FastLaneLoop {
             c.interest = CSYSTEM_EPOLL_IN
             guard csystem_epoll_control(ep, 1, fd, CSYSTEM_EPOLL_IN, FastLaneToken.make(kind: FastLaneToken.client, fd: fd, generation: c.generation)) == 0 else {
                 logger.warning("a connection could not be watched; closed", metadata: ["errno": "\(errno)"])
-                clients[Int(fd)] = nil
-                clientCount -= 1
-                close(fd)
+                closeClient(c)
                 continue
             }
         }
