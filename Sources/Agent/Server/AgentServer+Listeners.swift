@@ -11,16 +11,15 @@ extension AgentServer {
     /// not serve to `adopt`.
     func startFastLane(port: Int) throws -> FastLane {
         let lane = try FastLane(port: port, proxy: proxy, allowedUID: configuration.allowedUID) { [self] handoff in
-            adopt(handoff, port: fastLanePort.withLockedValue { $0 })
+            adopt(handoff)
         }
-        fastLanePort.withLockedValue { $0 = lane.port }
         try lane.start()
         return lane
     }
 
     /// A connection from the fast lane continues on a channel of its own, as one accepted
     /// here would (its peer was checked at accept).
-    private func adopt(_ handoff: FastLane.Handoff, port: Int) {
+    private func adopt(_ handoff: FastLane.Handoff) {
         let logger = self.logger
         // Counted until the channel is set up and in `clients`, so a drain that starts
         // meanwhile waits for it (ClientChannels.drain).
@@ -29,7 +28,7 @@ extension AgentServer {
         ClientBootstrap(group: group)
             .channelOption(.maxMessagesPerRead, value: 4)
             .channelInitializer { [self] channel in
-                configureChild(channel, listener: .tcp(port: port), peer: handoff.peer, api: nil,
+                configureChild(channel, listener: .tcp(port: handoff.port), peer: handoff.peer, api: nil,
                                takenOver: (handoff.unwritten, handoff.unread), rejectedByFastLane: handoff.rejected)
             }
             .withConnectedSocket(handoff.fd)

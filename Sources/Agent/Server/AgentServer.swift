@@ -59,8 +59,6 @@ public final class AgentServer: Service, Sendable {
     let proxy: JiraProxy
     let state = NIOLockedValueBox<State>(.initial)
     let clients = ClientChannels()
-    /// The fast lane's port, once bound (its hand-offs are screened as requests to it).
-    let fastLanePort = NIOLockedValueBox<Int>(0)
 
     /// - Parameters:
     ///   - catalog: returns the current catalog (it changes on SIGHUP); called per request.

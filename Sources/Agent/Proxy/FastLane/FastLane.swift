@@ -29,12 +29,14 @@ import Glibc
 /// token named, which refreshes it and sends the request — a `GET` — once more, as it does
 /// for its own.
 final class FastLane: Sendable {
-    /// A connection moving to the channel path: the socket, what was read from it and not
-    /// yet served (from the start of the next request), what was meant for it and not yet
-    /// written, and the token the upstream refused for that next request (and for which
-    /// connection), if it did.
+    /// A connection moving to the channel path: the socket and the port it was accepted
+    /// on (its requests are screened as requests to that port), what was read from it and
+    /// not yet served (from the start of the next request), what was meant for it and not
+    /// yet written, and the token the upstream refused for that next request (and for
+    /// which connection), if it did.
     struct Handoff: Sendable {
         let fd: Int32
+        let port: Int
         let unread: ByteBuffer?
         let unwritten: ByteBuffer?
         let peer: PeerCredentials

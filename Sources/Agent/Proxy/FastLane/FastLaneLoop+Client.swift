@@ -227,7 +227,7 @@ extension FastLaneLoop {
         }
         abandonExchange(c)
         forget(c)
-        let handoff = FastLane.Handoff(fd: c.fd, unread: unread, unwritten: c.output.takeAll(allocator), peer: c.peer,
+        let handoff = FastLane.Handoff(fd: c.fd, port: lane.port, unread: unread, unwritten: c.output.takeAll(allocator), peer: c.peer,
                                        rejected: rejected)
         lane.handedOff.add(1, ordering: .relaxed)
         if handoff.unwritten != nil { lane.handedOffWithAnswersQueued.add(1, ordering: .relaxed) }
