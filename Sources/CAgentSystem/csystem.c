@@ -17,6 +17,14 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+/// Closes `fd` after a failed call, keeping that call's errno; returns -1.
+static int close_failed(int fd) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
 int csystem_realtime_timer_at(long long seconds, long nanoseconds) {
     int fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC);
     if (fd < 0) return -1;
@@ -25,10 +33,7 @@ int csystem_realtime_timer_at(long long seconds, long nanoseconds) {
     spec.it_value.tv_nsec = nanoseconds;
     if (spec.it_value.tv_sec <= 0 && spec.it_value.tv_nsec <= 0) spec.it_value.tv_nsec = 1;
     if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
+        return close_failed(fd);
     }
     return fd;
 }
@@ -130,10 +135,7 @@ int csystem_tcp_listen_loopback(int port, int backlog) {
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
         || bind(fd, (struct sockaddr *)&address, sizeof address) < 0 || listen(fd, backlog) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
+        return close_failed(fd);
     }
     return fd;
 }
@@ -181,10 +183,7 @@ int csystem_tcp_connect(const char *ip, int port, int *pending) {
     *pending = 0;
     if (connect(fd, (struct sockaddr *)&address, length) < 0) {
         if (errno != EINPROGRESS) {
-            int saved = errno;
-            close(fd);
-            errno = saved;
-            return -1;
+            return close_failed(fd);
         }
         *pending = 1;
     }

@@ -70,12 +70,12 @@ struct HTTP1Reader {
     }
 
     /// Bytes received and not yet part of any head or body.
-    var hasUnreadBytes: Bool { (buffer?.readableBytes ?? 0) > 0 }
+    var hasUnreadBytes: Bool { unreadCount > 0 }
 
     var unreadCount: Int { buffer?.readableBytes ?? 0 }
 
     /// The bytes received and not yet part of any head or body.
-    var unreadBytes: ByteBuffer? { buffer?.readableBytes ?? 0 > 0 ? buffer : nil }
+    var unreadBytes: ByteBuffer? { unreadCount > 0 ? buffer : nil }
 
     mutating func append(_ bytes: ByteBuffer) {
         guard bytes.readableBytes > 0 else { return }
