@@ -8,6 +8,11 @@ import NIOHTTP1
 /// requests, `UpstreamResponseParser` for responses), the rest is constants, numbers and the
 /// configuration.
 enum HTTPWire {
+    /// The end of a chunk's data.
+    static let crlf = ByteBuffer(staticString: "\r\n")
+    /// The last chunk of a chunked body, with no trailers.
+    static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
+
     /// `<size in hex>\r\n`, before a chunk's data (RFC 9112 §7.1).
     static func chunkHeader(_ allocator: ByteBufferAllocator, size: Int) -> ByteBuffer {
         precondition(size > 0)

@@ -122,6 +122,24 @@ enum ProxyMessages {
         return out
     }
 
+    /// The largest collected body written into its head's buffer rather than after it.
+    static let maxBodyWithHead = 16 * 1024
+
+    /// A collected body with its links rewritten, behind the head `head(length,
+    /// extraCapacity)` makes for it: a small body in the head's own buffer, one write (a
+    /// write per buffer costs more than copying a few KiB), a larger one as a second buffer.
+    static func collectedAnswer(_ body: ByteBuffer, links: LinkRewriter,
+                                head: (_ length: Int, _ extraCapacity: Int) -> ByteBuffer) -> (ByteBuffer, ByteBuffer?) {
+        var rewritten = links.rewrite(body) ?? body
+        let length = rewritten.readableBytes
+        guard length > maxBodyWithHead else {
+            var out = head(length, length)
+            out.writeBuffer(&rewritten)
+            return (out, nil)
+        }
+        return (head(length, 0), rewritten)
+    }
+
     /// A JSON body (not content-encoded) up to `limit` bytes, as far as the head tells, is
     /// collected and its links rewritten.
     static func shouldRewriteBody(_ head: UpstreamResponseHead, limit: Int) -> Bool {

@@ -246,7 +246,7 @@ extension ProxyServerHandler {
         if x.upstreamChunked {
             channel.write(HTTPWire.chunkHeader(channel.allocator, size: buffer.readableBytes), promise: nil)
             channel.write(buffer, promise: nil)
-            channel.write(Self.crlf, promise: nil)
+            channel.write(HTTPWire.crlf, promise: nil)
         } else {
             channel.write(buffer, promise: nil)
         }
@@ -254,11 +254,9 @@ extension ProxyServerHandler {
 
     /// The end of a chunked request body: the last chunk and no trailers.
     func writeEndUpstream(_ x: ProxyExchange, _ channel: any Channel) {
-        if x.upstreamChunked { channel.write(Self.lastChunk, promise: nil) }
+        if x.upstreamChunked { channel.write(HTTPWire.lastChunk, promise: nil) }
     }
 
-    static let crlf: ByteBuffer = ByteBuffer(staticString: "\r\n")
-    static let lastChunk: ByteBuffer = ByteBuffer(staticString: "0\r\n\r\n")
 
     /// Drops the exchange's upstream connection: mid-exchange it cannot be reused.
     func abandonUpstream(_ x: ProxyExchange) {

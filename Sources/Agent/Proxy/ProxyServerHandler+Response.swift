@@ -83,9 +83,6 @@ extension ProxyServerHandler: UpstreamDelegate {
         clientNeedsFlush = true
     }
 
-    /// The largest collected body written into its head's buffer rather than after it.
-    static let maxBodyWithHead = 16 * 1024
-
     /// The response head as the client gets it (`ProxyMessages.clientResponseHead`); a body
     /// delimited by the connection's end closes it after the response.
     private func clientHead(_ x: ProxyExchange, _ head: UpstreamResponseHead, _ framing: ClientFraming,
@@ -101,7 +98,7 @@ extension ProxyServerHandler: UpstreamDelegate {
         if chunked {
             context.write(wrapOutboundOut(HTTPWire.chunkHeader(context.channel.allocator, size: buffer.readableBytes)), promise: nil)
             context.write(wrapOutboundOut(buffer), promise: nil)
-            context.write(wrapOutboundOut(Self.crlf), promise: nil)
+            context.write(wrapOutboundOut(HTTPWire.crlf), promise: nil)
         } else {
             context.write(wrapOutboundOut(buffer), promise: nil)
         }
@@ -164,19 +161,13 @@ extension ProxyServerHandler: UpstreamDelegate {
             let head = x.bufferedHead!, body = x.collected ?? context.channel.allocator.buffer(capacity: 0)
             x.bufferedHead = nil
             x.collected = nil
-            var rewritten = rewriter(x).rewrite(body) ?? body
-            if rewritten.readableBytes <= Self.maxBodyWithHead {
-                // One write, one buffer: a small body goes out behind its head (NIO's write
-                // path per buffer costs more than copying a few KiB).
-                var out = clientHead(x, head, .length(rewritten.readableBytes), extraCapacity: rewritten.readableBytes)
-                out.writeBuffer(&rewritten)
-                context.write(wrapOutboundOut(out), promise: nil)
-            } else {
-                context.write(wrapOutboundOut(clientHead(x, head, .length(rewritten.readableBytes))), promise: nil)
-                context.write(wrapOutboundOut(rewritten), promise: nil)
+            let (out, rest) = ProxyMessages.collectedAnswer(body, links: rewriter(x)) { length, extra in
+                clientHead(x, head, .length(length), extraCapacity: extra)
             }
+            context.write(wrapOutboundOut(out), promise: nil)
+            if let rest { context.write(wrapOutboundOut(rest), promise: nil) }
         case .streaming(let chunked):
-            if chunked { context.write(wrapOutboundOut(Self.lastChunk), promise: nil) }
+            if chunked { context.write(wrapOutboundOut(HTTPWire.lastChunk), promise: nil) }
         case .waiting, .finished:
             break
         }

@@ -183,7 +183,7 @@ extension FastLaneLoop {
         guard buffer.readableBytes > 0 else { return true }
         if chunked { c.output.append(HTTPWire.chunkHeader(allocator, size: buffer.readableBytes)) }
         c.output.append(buffer)
-        if chunked { c.output.append(ProxyServerHandler.crlf) }
+        if chunked { c.output.append(HTTPWire.crlf) }
         guard c.output.flush(to: c.fd) else {
             closeClient(c)
             return false
@@ -198,17 +198,14 @@ extension FastLaneLoop {
             let head = x.bufferedHead!, body = x.collected ?? allocator.buffer(capacity: 0)
             x.bufferedHead = nil
             x.collected = nil
-            var rewritten = rewriters.rewriter(clientHost: x.clientHost, name: x.name, target: x.target).rewrite(body) ?? body
-            if rewritten.readableBytes <= ProxyServerHandler.maxBodyWithHead {
-                var out = clientHead(c, x, head, .length(rewritten.readableBytes), extraCapacity: rewritten.readableBytes)
-                out.writeBuffer(&rewritten)
-                c.output.append(out)
-            } else {
-                c.output.append(clientHead(c, x, head, .length(rewritten.readableBytes)))
-                c.output.append(rewritten)
+            let links = rewriters.rewriter(clientHost: x.clientHost, name: x.name, target: x.target)
+            let (out, rest) = ProxyMessages.collectedAnswer(body, links: links) { length, extra in
+                clientHead(c, x, head, .length(length), extraCapacity: extra)
             }
+            c.output.append(out)
+            if let rest { c.output.append(rest) }
         case .streaming(let chunked):
-            if chunked { c.output.append(ProxyServerHandler.lastChunk) }
+            if chunked { c.output.append(HTTPWire.lastChunk) }
         case .waiting:
             break
         }
