@@ -79,17 +79,18 @@ extension ProxyServerHandler: UpstreamDelegate {
     private func startStreaming(_ x: ProxyExchange, _ head: UpstreamResponseHead) {
         let framing = ClientFraming(streaming: head, requestMinor: x.head.version.minor)
         x.response = .streaming(chunked: framing == .chunked)
-        context.write(wrapOutboundOut(clientHead(x, head, framing)), promise: nil)
+        context.write(wrapOutboundOut(clientHead(x, head, framing, links: rewriter(x))), promise: nil)
         clientNeedsFlush = true
     }
 
-    /// The response head as the client gets it (`ProxyMessages.clientResponseHead`); a body
-    /// delimited by the connection's end closes it after the response.
+    /// The response head as the client gets it (`ProxyMessages.clientResponseHead`), its
+    /// `Location` rewritten by `links`; a body delimited by the connection's end closes it
+    /// after the response.
     private func clientHead(_ x: ProxyExchange, _ head: UpstreamResponseHead, _ framing: ClientFraming,
-                            extraCapacity: Int = 0) -> ByteBuffer {
+                            links: LinkRewriter, extraCapacity: Int = 0) -> ByteBuffer {
         if case .closeDelimited = framing { closeAfterResponse = true }
         return ProxyMessages.clientResponseHead(head, requestMinor: x.head.version.minor, framing: framing, close: closeAfterResponse,
-                                                links: rewriter(x), basePath: x.target.basePath, name: x.name,
+                                                links: links, basePath: x.target.basePath, name: x.name,
                                                 allocator: context.channel.allocator, extraCapacity: extraCapacity)
     }
 
@@ -161,8 +162,9 @@ extension ProxyServerHandler: UpstreamDelegate {
             let head = x.bufferedHead!, body = x.collected ?? context.channel.allocator.buffer(capacity: 0)
             x.bufferedHead = nil
             x.collected = nil
-            let (out, rest) = ProxyMessages.collectedAnswer(body, links: rewriter(x)) { length, extra in
-                clientHead(x, head, .length(length), extraCapacity: extra)
+            let links = rewriter(x)
+            let (out, rest) = ProxyMessages.collectedAnswer(body, links: links) { length, extra in
+                clientHead(x, head, .length(length), links: links, extraCapacity: extra)
             }
             context.write(wrapOutboundOut(out), promise: nil)
             if let rest { context.write(wrapOutboundOut(rest), promise: nil) }

@@ -138,16 +138,21 @@ extension FastLaneLoop {
     func startStreaming(_ c: FastClient, _ x: FastExchange, _ head: UpstreamResponseHead) {
         let framing = ClientFraming(streaming: head, requestMinor: 1)
         x.phase = .streaming(chunked: framing == .chunked)
-        c.output.append(clientHead(c, x, head, framing))
+        c.output.append(clientHead(c, x, head, framing, links: rewriter(x)))
         guard c.output.flush(to: c.fd) else { return closeClient(c) }  // the head goes out at once
         clientOutputChanged(c)
     }
 
+    /// The response head as the client gets it (`ProxyMessages.clientResponseHead`), its
+    /// `Location` rewritten by `links`.
     func clientHead(_ c: FastClient, _ x: FastExchange, _ head: UpstreamResponseHead, _ framing: ClientFraming,
-                            extraCapacity: Int = 0) -> ByteBuffer {
-        ProxyMessages.clientResponseHead(head, requestMinor: 1, framing: framing, close: c.closeAfterResponse,
-                                         links: rewriters.rewriter(clientHost: x.clientHost, name: x.name, target: x.target),
+                    links: LinkRewriter, extraCapacity: Int = 0) -> ByteBuffer {
+        ProxyMessages.clientResponseHead(head, requestMinor: 1, framing: framing, close: c.closeAfterResponse, links: links,
                                          basePath: x.target.basePath, name: x.name, allocator: allocator, extraCapacity: extraCapacity)
+    }
+
+    func rewriter(_ x: FastExchange) -> LinkRewriter {
+        rewriters.rewriter(clientHost: x.clientHost, name: x.name, target: x.target)
     }
 
     func responseBody(_ c: FastClient, _ x: FastExchange, _ buffer: ByteBuffer) {
@@ -198,9 +203,9 @@ extension FastLaneLoop {
             let head = x.bufferedHead!, body = x.collected ?? allocator.buffer(capacity: 0)
             x.bufferedHead = nil
             x.collected = nil
-            let links = rewriters.rewriter(clientHost: x.clientHost, name: x.name, target: x.target)
+            let links = rewriter(x)
             let (out, rest) = ProxyMessages.collectedAnswer(body, links: links) { length, extra in
-                clientHead(c, x, head, .length(length), extraCapacity: extra)
+                clientHead(c, x, head, .length(length), links: links, extraCapacity: extra)
             }
             c.output.append(out)
             if let rest { c.output.append(rest) }
