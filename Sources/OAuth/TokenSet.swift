@@ -27,6 +27,12 @@ public struct TokenSet: Sendable, Equatable, Codable {
     /// server and API base here), so that tokens are never sent to a server they were not
     /// issued for after a connection is edited. `nil` in items written before it existed.
     public var issuedFor: String?
+    /// The server gave no `expires_in`: `expiresAt` is the agent's bounded assumption, and a
+    /// plain 401 from the gateway is taken as an expired token.
+    public var expiryAssumed: Bool?
+    /// The user revoked these tokens and the server did not confirm: kept only so that
+    /// `revoke` run again finishes it; never used for requests.
+    public var revocationPending: Bool?
 
     public init(
         accessToken: String, refreshToken: String? = nil, tokenType: String = "Bearer",
@@ -47,6 +53,7 @@ public struct TokenSet: Sendable, Equatable, Codable {
         case accessToken = "access_token", refreshToken = "refresh_token"
         case tokenType = "token_type", expiresAt = "expires_at", scope
         case idToken = "id_token", obtainedAt = "obtained_at", account, issuedFor = "issued_for"
+        case expiryAssumed = "expiry_assumed", revocationPending = "revocation_pending"
     }
 
     /// Seconds of validity left at `now`; `nil` when the expiry is unknown.

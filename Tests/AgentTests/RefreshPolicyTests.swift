@@ -53,10 +53,10 @@ import Agent
     }
 
     @Test func backoffDoublesUpToTheCap() {
-        #expect((1...8).map { policy.backoff(attempt: $0) } == [5, 10, 20, 40, 80, 160, 300, 300])
-        #expect(policy.backoff(attempt: 0) == 5)
-        #expect(policy.backoff(attempt: -3) == 5)
-        #expect(policy.backoff(attempt: 1_000_000) == 300)
+        #expect((1...8).map { policy.backoff(attempt: $0) } == [10, 10, 20, 40, 60, 60, 60, 60])
+        #expect(policy.backoff(attempt: 0) == 10)
+        #expect(policy.backoff(attempt: -3) == 10)
+        #expect(policy.backoff(attempt: 1_000_000) == 60)
         for attempt in 1..<40 { #expect(policy.backoff(attempt: attempt + 1) >= policy.backoff(attempt: attempt)) }
     }
 }

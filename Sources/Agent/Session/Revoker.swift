@@ -12,11 +12,14 @@ public struct RevocationReport: Sendable, Codable {
     /// True when the server has no revocation endpoint.
     public var noEndpoint = false
     public var deletedFromKeyring = false
+    /// The keyring could not be changed yet (locked, unavailable): the agent holds the
+    /// barrier in memory and writes it as soon as it can.
+    public var keyringPending = false
 
     public init(connection: String) { self.connection = connection }
 
     enum CodingKeys: String, CodingKey {
-        case connection, revoked, uncertain, noEndpoint = "no_revocation_endpoint", deletedFromKeyring = "deleted_from_keyring"
+        case connection, revoked, uncertain, noEndpoint = "no_revocation_endpoint", deletedFromKeyring = "deleted_from_keyring", keyringPending = "keyring_pending"
     }
 }
 
