@@ -3,9 +3,6 @@
 # loopback — direct, through nginx adding the bearer header (1 worker, keep-alive upstream),
 # and through the agent's proxy (the real AgentServer code, release build, fixed token).
 # Prints rps, p50, p99, CPU per request, ratio to nginx, and the proxy's RSS under load.
-# The agent runs twice: as shipped ("agent": the TCP listener's fast lane serves these GETs)
-# and with every request on NIO's channels ("channels", FAST_LANE=0: the path of requests
-# with bodies, token waits and https upstreams), so both are measured side by side.
 #
 #   bench/proxy.sh            # 5 s per run, 6 rounds, then the medians
 #   DURATION=5s ROUNDS=12 bench/proxy.sh
@@ -42,7 +39,7 @@ cleanup() {
 trap cleanup EXIT
 
 source bench/fixture.sh
-UP_PORT=$(free_port); NGX_PORT=$(free_port); OUR_PORT=$(free_port); CH_PORT=$(free_port)
+UP_PORT=$(free_port); NGX_PORT=$(free_port); OUR_PORT=$(free_port)
 SCHEME=http; UP_LISTEN=""; NGX_TLS=""
 if [[ -n ${UPSTREAM_TLS:-} ]]; then
     # A test CA and a certificate for 127.0.0.1 signed by it; both proxies verify the upstream.
@@ -118,11 +115,9 @@ CONF
 nginx -c "$TMP/upstream.conf" -p "$TMP" & PIDS+=($!)
 nginx -c "$TMP/proxy.conf" -p "$TMP" & PIDS+=($!)
 "$BENCH_BIN" "$BASE" "$OUR_PORT" > "$TMP/ours.out" & OUR_PID=$!; PIDS+=($OUR_PID)
-FAST_LANE=0 "$BENCH_BIN" "$BASE" "$CH_PORT" > "$TMP/channels.out" & CH_PID=$!; PIDS+=($CH_PID)
 for _ in $(seq 50); do
     curl -sf "http://127.0.0.1:$OUR_PORT/jira/bench/rest/api/2/issue/BENCH-1" >/dev/null 2>&1 \
-        && curl -sf "http://127.0.0.1:$NGX_PORT/jira/bench/rest/api/2/issue/BENCH-1" >/dev/null 2>&1 \
-        && curl -sf "http://127.0.0.1:$CH_PORT/jira/bench/rest/api/2/issue/BENCH-1" >/dev/null 2>&1 && break
+        && curl -sf "http://127.0.0.1:$NGX_PORT/jira/bench/rest/api/2/issue/BENCH-1" >/dev/null 2>&1 && break
     sleep 0.2
 done
 NGX_WORKER=$(pgrep -P "$(cat "$TMP/proxy.pid")" | head -1)
@@ -159,22 +154,18 @@ import re,sys; m=re.match(r'([\d.]+)(us|ms|s)', '$1'); v=float(m.group(1)); prin
 
 PATH_=/rest/api/2/issue/BENCH-1
 printf '%-8s %-7s %10s %9s %9s %12s %9s %10s\n' round target rps p50_us p99_us cpu_us/req vs_nginx rss_MiB
-ratios=(); added_ours=(); added_nginx=(); cpus=(); ncpus=(); cratios=(); added_channels=(); p50_wins=0
+ratios=(); added_ours=(); added_nginx=(); cpus=(); ncpus=(); p50_wins=0
 for round in $(seq "$ROUNDS"); do
     read -r d_rps d_p50 d_p99 _ _ < <(run direct "$BASE$PATH_")
     read -r n_rps n_p50 n_p99 n_cpu _ < <(run nginx "http://127.0.0.1:$NGX_PORT/jira/bench$PATH_" "$NGX_WORKER")
     read -r o_rps o_p50 o_p99 o_cpu o_rss < <(run ours "http://127.0.0.1:$OUR_PORT/jira/bench$PATH_" "$OUR_PID")
-    read -r c_rps c_p50 c_p99 c_cpu c_rss < <(run channels "http://127.0.0.1:$CH_PORT/jira/bench$PATH_" "$CH_PID")
     ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
     printf '%-8s %-7s %10s %9s %9s %12s %9s %10s\n' "$round" direct "$d_rps" "$d_p50" "$d_p99" - "$(ratio "$d_rps" "$n_rps")" -
     printf '%-8s %-7s %10s %9s %9s %12s %9s %10s\n' "$round" nginx "$n_rps" "$n_p50" "$n_p99" "$n_cpu" 1.00 -
     printf '%-8s %-7s %10s %9s %9s %12s %9s %10s\n' "$round" agent "$o_rps" "$o_p50" "$o_p99" "$o_cpu" "$(ratio "$o_rps" "$n_rps")" \
         "$(python3 -c "print(round($o_rss/1024, 1))")"
-    printf '%-8s %-7s %10s %9s %9s %12s %9s %10s\n' "$round" channels "$c_rps" "$c_p50" "$c_p99" "$c_cpu" "$(ratio "$c_rps" "$n_rps")" \
-        "$(python3 -c "print(round($c_rss/1024, 1))")"
-    echo "added p50 vs direct: nginx $(python3 -c "print(round($n_p50-$d_p50,1))") us, agent $(python3 -c "print(round($o_p50-$d_p50,1))") us, channels $(python3 -c "print(round($c_p50-$d_p50,1))") us"
+    echo "added p50 vs direct: nginx $(python3 -c "print(round($n_p50-$d_p50,1))") us, agent $(python3 -c "print(round($o_p50-$d_p50,1))") us"
     ratios+=("$(ratio "$o_rps" "$n_rps")"); cpus+=("$o_cpu"); ncpus+=("$n_cpu")
-    cratios+=("$(ratio "$c_rps" "$n_rps")"); added_channels+=("$(python3 -c "print(round($c_p50-$d_p50,1))")")
     python3 -c "import sys; sys.exit(0 if $o_p50 <= $n_p50 else 1)" && p50_wins=$((p50_wins + 1)) || true
     added_ours+=("$(python3 -c "print(round($o_p50-$d_p50,1))")"); added_nginx+=("$(python3 -c "print(round($n_p50-$d_p50,1))")")
 done
@@ -183,6 +174,4 @@ printf '\nmedians over %s rounds: throughput %s× nginx (target ≥ 0.9); CPU pe
     "$ROUNDS" "$(median "${ratios[@]}")" "$(median "${cpus[@]}")" "$(median "${ncpus[@]}")"
 printf 'p50 added over direct %s µs (nginx %s µs; target: no worse than nginx)\n' "$(median "${added_ours[@]}")" "$(median "${added_nginx[@]}")"
 printf 'p50 equal or lower than nginx'"'"'s in %s of %s rounds\n' "$p50_wins" "$ROUNDS"
-printf 'channels (FAST_LANE=0): throughput %s× nginx, p50 added %s µs\n' "$(median "${cratios[@]}")" "$(median "${added_channels[@]}")"
 kill -TERM "$OUR_PID" 2>/dev/null && wait "$OUR_PID" 2>/dev/null || true
-grep '^fast lane:' "$TMP/ours.out" || echo "fast lane: no count printed" >&2

@@ -1,8 +1,6 @@
 // proxy-bench UPSTREAM_URL [PORT]: runs the real AgentServer proxy on 127.0.0.1:PORT with
 // one connection `bench` → UPSTREAM_URL and a fixed token, until SIGTERM/SIGINT.
 // CA_BUNDLE=FILE: the connection's `ca_bundle`, for an https upstream with a test certificate.
-// FAST_LANE=0: every request on NIO's channels (the channel path), for comparison.
-// On exit it prints how many requests the fast lane served.
 import Agent
 import Dispatch
 import FoundationEssentials
@@ -38,8 +36,7 @@ let connection = Connection(id: "bench", jiraURL: upstream, clientID: "bench", i
 let catalog = ConnectionCatalog(connections: [connection])
 var logger = Logger(label: "proxy-bench")
 logger.logLevel = .warning
-let fastLane = ProcessInfo.processInfo.environment["FAST_LANE"] != "0"
-let server = AgentServer(configuration: .init(tcpPort: port, proxy: ProxyConfiguration(fastLane: fastLane)),
+let server = AgentServer(configuration: .init(tcpPort: port, proxy: ProxyConfiguration()),
                          catalog: { catalog }, tokens: FixedToken(),
                          api: nil, logger: logger)
 let bound = try await server.start()
@@ -55,9 +52,5 @@ let sources = [SIGTERM, SIGINT].map { sig in
     return source
 }
 for await _ in stop { break }
-if let counts = server.fastLaneCounts {
-    let line = Array("fast lane: \(counts.served) requests served, \(counts.handedOff) connections moved to the channel path\n".utf8)
-    _ = write(1, line, line.count)
-}
 await server.shutdown()
 for source in sources { source.cancel() }

@@ -35,9 +35,6 @@ public struct ProxyConfiguration: Sendable {
     public var upstreamIdleTimeout: TimeAmount
     /// Idle upstream connections kept per connection and event loop.
     public var maxIdleUpstreamConnections: Int
-    /// The TCP listener's common requests are served on a loop of their own (`FastLane`);
-    /// `false` serves every request on NIO's channels (for comparison: `make bench`).
-    public var fastLane: Bool
 
     public init(
         interactive: Bool = true,
@@ -52,8 +49,7 @@ public struct ProxyConfiguration: Sendable {
         stallTimeout: TimeAmount = .seconds(60),
         clientIdleTimeout: TimeAmount = .seconds(60),
         upstreamIdleTimeout: TimeAmount = .seconds(50),
-        maxIdleUpstreamConnections: Int = 64,
-        fastLane: Bool = true
+        maxIdleUpstreamConnections: Int = 64
     ) {
         self.interactive = interactive
         self.tokenWait = tokenWait
@@ -68,6 +64,5 @@ public struct ProxyConfiguration: Sendable {
         self.clientIdleTimeout = clientIdleTimeout
         self.upstreamIdleTimeout = upstreamIdleTimeout
         self.maxIdleUpstreamConnections = maxIdleUpstreamConnections
-        self.fastLane = fastLane
     }
 }

@@ -21,9 +21,8 @@ enum ClientFraming: Equatable {
     }
 }
 
-/// The messages both ways through the proxy build alike — the NIO channel handler
-/// (`ProxyServerHandler`) and the fast lane (`FastLane`): the request head sent upstream and
-/// the response head sent to the client. One implementation, so both send the same bytes.
+/// The messages both ways through the proxy: the request head sent upstream and the
+/// response head sent to the client (`ProxyServerHandler` writes them).
 enum ProxyMessages {
     /// POST, PUT and PATCH: methods whose requests servers expect to say how long the body is.
     static func expectsBody(_ method: HTTPMethod) -> Bool {

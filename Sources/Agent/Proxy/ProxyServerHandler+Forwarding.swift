@@ -46,15 +46,6 @@ extension ProxyServerHandler {
         x.routeRest = route.rest
         x.pool = pool
         state = .proxying(x)
-        if let rejected = rejectedByFastLane {
-            // The fast lane sent this request with `rejected.token` and got 401
-            // `invalid_token` (unless a reload routes it elsewhere now).
-            rejectedByFastLane = nil
-            if rejected.connection == target.connectionID {
-                x.retriedRejection = true
-                return fetchToken(x, rejected: rejected.token)
-            }
-        }
         if let token = proxy.tokens.cachedAccessToken(connection: target.connectionID, minValid: proxy.configuration.minTokenValidity) {
             proceed(x, token: token)
         } else {

@@ -63,25 +63,16 @@ final class ProxyServerHandler: ChannelInboundHandler {
     /// Inside `channelRead`: writes toward the upstream are flushed once, in
     /// `channelReadComplete`, instead of once per request part.
     var reading = false
-    /// A connection taken over from the fast lane (`FastLane.Handoff`): the answers it had
-    /// not written yet, and the bytes it had read from the next request on.
-    var takenOver: (unwritten: ByteBuffer?, unread: ByteBuffer?)?
-    /// The token the upstream refused for the first request taken over: that request starts
-    /// with the refresh, as a retry, if it still goes to that connection (`FastLane.Handoff`).
-    var rejectedByFastLane: (connection: String, token: String)?
     var logger: Logger { proxy.logger }
 
     init(proxy: JiraProxy, listener: ListenerKind, peer: PeerCredentials,
-         api: (any LocalAPIResponder)?, apiBodyLimit: Int, takenOver: (unwritten: ByteBuffer?, unread: ByteBuffer?)? = nil,
-         rejectedByFastLane: (connection: String, token: String)? = nil) {
+         api: (any LocalAPIResponder)?, apiBodyLimit: Int) {
         self.proxy = proxy
         self.listener = listener
         self.peer = peer
         self.api = api
         self.apiBodyLimit = apiBodyLimit
         self.requests = ClientRequestParser(maxHeadSize: proxy.configuration.maxHeaderSize)
-        self.takenOver = takenOver
-        self.rejectedByFastLane = rejectedByFastLane
     }
 
     // MARK: Channel events
@@ -104,15 +95,6 @@ final class ProxyServerHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
-        guard let (unwritten, unread) = takenOver else { return }
-        takenOver = nil
-        // The fast lane's answers go out first, then its unread bytes are read as if they had
-        // just arrived: the socket is read only from the next loop iteration on.
-        if let unwritten { context.writeAndFlush(wrapOutboundOut(unwritten), promise: nil) }
-        if let unread {
-            requests.append(unread)
-            readRequests()
-        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

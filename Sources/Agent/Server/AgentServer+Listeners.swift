@@ -7,39 +7,6 @@ import NIOPosix
 
 /// Binding the two listeners and the accept-time peer check (SECURITY S8).
 extension AgentServer {
-    /// The TCP listener of the fast lane (`FastLane`), which hands the connections it does
-    /// not serve to `adopt`.
-    func startFastLane(port: Int) throws -> FastLane {
-        let lane = try FastLane(port: port, proxy: proxy, allowedUID: configuration.allowedUID) { [self] handoff in
-            adopt(handoff)
-        }
-        try lane.start()
-        return lane
-    }
-
-    /// A connection from the fast lane continues on a channel of its own, as one accepted
-    /// here would (its peer was checked at accept).
-    private func adopt(_ handoff: FastLane.Handoff) {
-        let logger = self.logger
-        // Counted until the channel is set up and in `clients`, so a drain that starts
-        // meanwhile waits for it (ClientChannels.drain).
-        clients.adoptionStarted()
-        let clients = self.clients
-        ClientBootstrap(group: group)
-            .channelOption(.maxMessagesPerRead, value: 4)
-            .channelInitializer { [self] channel in
-                configureChild(channel, listener: .tcp(port: handoff.port), peer: handoff.peer, api: nil,
-                               takenOver: (handoff.unwritten, handoff.unread), rejectedByFastLane: handoff.rejected)
-            }
-            .withConnectedSocket(handoff.fd)
-            .always { _ in clients.adoptionEnded() }
-            .whenFailure { error in
-                // (Whether NIO closed the descriptor depends on where it failed; it is not
-                // closed here, where it might already be another connection's.)
-                logger.warning("a connection could not move to the channel path", metadata: ["error": "\(error)"])
-            }
-    }
-
     func bindTCP(port: Int) async throws -> any Channel {
         let allowed = configuration.allowedUID
         let logger = self.logger
@@ -95,9 +62,7 @@ extension AgentServer {
     }
 
     private func configureChild(_ channel: any Channel, listener: ListenerKind, peer: PeerCredentials,
-                                api: (any LocalAPIResponder)?,
-                                takenOver: (unwritten: ByteBuffer?, unread: ByteBuffer?)? = nil,
-                                rejectedByFastLane: (connection: String, token: String)? = nil) -> EventLoopFuture<Void> {
+                                api: (any LocalAPIResponder)?) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             // One handler, no codecs: ProxyServerHandler reads requests with its own parser
             // (ClientRequestParser) and writes its responses as bytes (HTTPWire). Every
@@ -105,8 +70,7 @@ extension AgentServer {
             // control characters (UpstreamResponseParser for the upstream's) — except the
             // rewritten `Location`, whose proxy base is checked by `rewriter(_:)`.
             try channel.pipeline.syncOperations.addHandler(ProxyServerHandler(
-                proxy: proxy, listener: listener, peer: peer, api: api, apiBodyLimit: configuration.apiBodyLimit,
-                takenOver: takenOver, rejectedByFastLane: rejectedByFastLane))
+                proxy: proxy, listener: listener, peer: peer, api: api, apiBodyLimit: configuration.apiBodyLimit))
             clients.add(channel)
         }
     }

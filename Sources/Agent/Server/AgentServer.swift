@@ -48,7 +48,7 @@ public final class AgentServer: Service, Sendable {
 
     enum State {
         case initial
-        case running(listeners: [any Channel], fastLane: FastLane?, bound: BoundAddresses)
+        case running(listeners: [any Channel], bound: BoundAddresses)
         case stopped
     }
 
@@ -81,21 +81,14 @@ public final class AgentServer: Service, Sendable {
     /// Binds the listeners (idempotent) and returns where they are.
     @discardableResult
     public func start() async throws -> BoundAddresses {
-        if case .running(_, _, let bound) = state.withLockedValue({ $0 }) { return bound }
+        if case .running(_, let bound) = state.withLockedValue({ $0 }) { return bound }
         var listeners: [any Channel] = []
-        var fastLane: FastLane?
         var bound = BoundAddresses()
         do {
             if let port = configuration.tcpPort {
-                if configuration.proxy.fastLane {
-                    let lane = try startFastLane(port: port)
-                    fastLane = lane
-                    bound.tcpPort = lane.port
-                } else {
-                    let channel = try await bindTCP(port: port)
-                    listeners.append(channel)
-                    bound.tcpPort = channel.localAddress?.port
-                }
+                let channel = try await bindTCP(port: port)
+                listeners.append(channel)
+                bound.tcpPort = channel.localAddress?.port
             }
             if let path = configuration.unixSocketPath {
                 listeners.append(try await bindUnix(path: path, tcpPort: bound.tcpPort))
@@ -103,18 +96,16 @@ public final class AgentServer: Service, Sendable {
             }
         } catch {
             for l in listeners { try? await l.close() }
-            await fastLane?.stop(grace: .zero)
             throw error
         }
         let result = bound
         let accepted = state.withLockedValue { state -> Bool in
             guard case .initial = state else { return false }
-            state = .running(listeners: listeners, fastLane: fastLane, bound: result)
+            state = .running(listeners: listeners, bound: result)
             return true
         }
         if !accepted {
             for l in listeners { try? await l.close() }
-            await fastLane?.stop(grace: .zero)
             throw AgentError(.internalError, "the server was started twice or after it stopped")
         }
         logger.info("listening", metadata: ["tcp_port": "\(bound.tcpPort.map(String.init) ?? "-")",
@@ -122,21 +113,9 @@ public final class AgentServer: Service, Sendable {
         return bound
     }
 
-    /// Requests the fast lane served and connections it moved to the channel path so far;
-    /// `nil` with the lane off or once stopped (`make bench` prints them).
-    public var fastLaneCounts: (served: Int, handedOff: Int)? {
-        fastLane.map { ($0.counts.served, $0.counts.handedOff) }
-    }
-
-    /// The fast lane, while running (tests read its counters).
-    var fastLane: FastLane? {
-        if case .running(_, let lane, _) = state.withLockedValue({ $0 }) { return lane }
-        return nil
-    }
-
     /// The bound TCP port (after `start()`).
     public var tcpPort: Int? {
-        if case .running(_, _, let bound) = state.withLockedValue({ $0 }) { return bound.tcpPort }
+        if case .running(_, let bound) = state.withLockedValue({ $0 }) { return bound.tcpPort }
         return nil
     }
 
@@ -150,18 +129,14 @@ public final class AgentServer: Service, Sendable {
     /// Stops accepting, asks every client connection to finish its current response and
     /// close, waits up to `shutdownGracePeriod`, then closes what is left.
     public func shutdown() async {
-        let (listeners, fastLane): ([any Channel], FastLane?) = state.withLockedValue { state in
-            guard case .running(let listeners, let fastLane, _) = state else { return ([], nil) }
+        let listeners: [any Channel] = state.withLockedValue { state in
+            guard case .running(let listeners, _) = state else { return [] }
             state = .stopped
-            return (listeners, fastLane)
+            return listeners
         }
         for listener in listeners { try? await listener.close() }
         if let path = configuration.unixSocketPath, !listeners.isEmpty { unlink(path) }
-        // The fast lane drains while the channels do; from `requestStop` on it hands nothing
-        // over, so no connection reaches the channels after their drain has begun.
-        fastLane?.requestStop(grace: configuration.shutdownGracePeriod)
         await clients.drain(grace: configuration.shutdownGracePeriod)
-        await fastLane?.stopped()
         proxy.closeIdleConnections()
         logger.info("stopped listening")
     }
