@@ -7,8 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 if [ -z "${DEMO_INNER:-}" ]; then
-  swift build --product jira-auth-agent 2>&1 | grep -Ev 'prohibited flag|^\[' || true
-  test -x .build/debug/jira-auth-agent
+  # Every product: `jira-auth-agent` is the small front that execs `jira-auth-agent-full`
+  # for all but `token`. A build failure stops the demo here, with the compiler's words.
+  echo "demo: building (the first build takes about 6 minutes on 2 cores)…"
+  swift build 2>&1 | { grep -Ev 'prohibited flag|^\[[0-9]+/[0-9]+\]' || true; }
+  test -x .build/debug/jira-auth-agent && test -x .build/debug/jira-auth-agent-full
   # The display variables are kept for the inner script; the stack's $BROWSER is used only
   # when there is no display.
   exec env DEMO_INNER=1 DEMO_DISPLAY="${DISPLAY:-}" DEMO_WAYLAND="${WAYLAND_DISPLAY:-}" scripts/with-stack.sh -- "$0"
@@ -45,7 +48,13 @@ TOML
 port=${DEMO_PROXY_PORT:-7744}
 "$bin" serve --proxy-port "$port" --log-level notice 2> "$work/agent.log" &
 agent_pid=$!
-for _ in $(seq 100); do "$bin" status >/dev/null 2>&1 && break; sleep 0.1; done
+up=""
+for _ in $(seq 300); do
+  "$bin" status >/dev/null 2>&1 && { up=1; break; }
+  kill -0 "$agent_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$up" ] || { echo "demo: the agent did not come up; its log:" >&2; cat "$work/agent.log" >&2; exit 1; }
 
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 say "jira-auth-agent connections list"
