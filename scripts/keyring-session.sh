@@ -15,17 +15,17 @@ set -euo pipefail
 self=$(readlink -f "$0")
 repo=$(cd "$(dirname "$self")/.." && pwd)
 
-# Prints "(true,)" once NAME has an owner on the session bus.
+# Returns once NAME has an owner on the session bus; fails after 30 s (a hang guard only).
 wait_for_owner() {
-  local i
-  for ((i = 0; i < 200; i++)); do
+  local deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
     if gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
         --method org.freedesktop.DBus.NameHasOwner "$1" 2>/dev/null | grep -q true; then
       return 0
     fi
     sleep 0.05
   done
-  echo "keyring-session: $1 got no owner within 10 s" >&2
+  echo "keyring-session: $1 got no owner within 30 s" >&2
   return 1
 }
 
@@ -83,16 +83,30 @@ our_pids() {
   done
   return 0
 }
+# Ends them: TERM, 2 s to go, then KILL and until they are gone (10 s); fails if some are not.
 kill_ours() {
-  local pids i
+  local pids i deadline
   pids=$(our_pids); [ -z "$pids" ] && return 0
   kill -TERM $pids 2>/dev/null || true
   for ((i = 0; i < 40; i++)); do
     sleep 0.05; pids=$(our_pids); [ -z "$pids" ] && return 0
   done
   kill -KILL $pids 2>/dev/null || true
+  deadline=$((SECONDS + 10))
+  while ((SECONDS < deadline)); do
+    pids=$(our_pids); [ -z "$pids" ] && return 0
+    sleep 0.05
+  done
+  echo "keyring-session: processes still running 10 s after SIGKILL:" $pids >&2
+  return 1
 }
-cleanup() { trap - EXIT INT TERM HUP; kill_ours; rm -rf "$tmp"; }
+cleanup() {
+  local rc=$? left=0
+  trap - EXIT INT TERM HUP
+  kill_ours || left=1
+  rm -rf "$tmp"
+  if [ "$left" = 1 ] && [ "$rc" = 0 ]; then exit 70; fi
+}
 trap cleanup EXIT
 trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
 
@@ -112,7 +126,7 @@ case "$mode" in
     mkdir -m 700 "$tmp/run-setup"
     env "${session_env[@]}" XDG_RUNTIME_DIR="$tmp/run-setup" \
       dbus-run-session "${bus_opts[@]}" -- "$self" __create </dev/null
-    kill_ours  # the setup daemon must be gone before the second session starts
+    kill_ours || exit 70  # the setup daemon must be gone before the second session starts
     [ -s "$tmp/data/keyrings/login.keyring" ] || { echo "keyring-session: no login keyring" >&2; exit 70; }
     ;;
   none)

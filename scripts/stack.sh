@@ -24,15 +24,17 @@ alive() { local pid; pid=$(cat "$state/$1.pid" 2>/dev/null) && ps -o stat= -p "$
 # Live (non-zombie) members of process group $1: zombies linger here until PID 1 reaps them.
 group_alive() { ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; }
 
-# wait_until NAME URL: until URL answers (any HTTP status), failing early if NAME died.
+# wait_until NAME URL [SECONDS]: until URL answers (any HTTP status), failing early if NAME
+# died. SECONDS (60) only guards against a hang: Django's first start on a loaded machine is slow.
 wait_until() {
-  local i
-  for ((i = 0; i < 300; i++)); do
+  local bound=${3:-60}
+  local deadline=$((SECONDS + bound))
+  while ((SECONDS < deadline)); do
     curl -s -o /dev/null --max-time 1 "$2" && return 0
     alive "$1" || { echo "stack: $1 exited; last lines of $state/$1.log:" >&2; tail -n 15 "$state/$1.log" >&2; return 1; }
     sleep 0.05
   done
-  echo "stack: $1 did not answer at $2 within 15 s" >&2
+  echo "stack: $1 did not answer at $2 within $bound s" >&2
   return 1
 }
 
@@ -89,8 +91,8 @@ start() {
     JIRA_DATA_DIR=${JIRA_DATA_DIR:-$state/jira-data} \
     launch jira "$python" "$repo/tests/stack/jira_standin.py"
   mkdir -p "${JIRA_DATA_DIR:-$state/jira-data}"
-  wait_until authserver "$as_url/o/.well-known/openid-configuration" || { stop; return 1; }
-  wait_until jira "http://127.0.0.1:$jira_port/test/stats" || { stop; return 1; }
+  wait_until authserver "$as_url/o/.well-known/openid-configuration" 60 || { stop; return 1; }
+  wait_until jira "http://127.0.0.1:$jira_port/test/stats" 60 || { stop; return 1; }
   write_env
   echo "stack: started in $((SECONDS - t0)) s: $as_url (issuer $as_url/o), $jira_url; env: $state/stack.env"
 }

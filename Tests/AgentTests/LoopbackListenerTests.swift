@@ -138,8 +138,7 @@ import Glibc
                                  allowedHosts: ["127.0.0.1:\(port)"]))
         #expect(try LoopbackProbe.get(port: port, "/favicon.ico", host: "127.0.0.1:\(port)").status == 404)
         #expect(try LoopbackProbe.get(port: port, "/callback?code=c&state=\(Self.state)", host: "127.0.0.1:\(port)").status == 200)
-        first.close()
-        try await Task.sleep(for: .milliseconds(50))
+        await first.closeAndWait()
         let second = try await LoopbackListener.bind(ports: [port])
         defer { second.close() }
         #expect(second.port == port)

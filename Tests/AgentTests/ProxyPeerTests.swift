@@ -23,21 +23,21 @@ struct ProxyPeerTests {
         #expect(ProcNetTCP.kernelForm(addr6) == "00000000000000000000000001000000:1E40")
     }
 
-    @Test func liveTCPConnectionIsOursAndLookupIsCheap() async throws {
+    @Test func liveTCPConnectionIsOurs() async throws {
         let h = try await ProxyHarness.start()
         defer { Task { await h.stop() } }
         #expect(try await h.get("/jira/acme/x").status == 200)  // served: the lookup found our uid
         // Both lookups on a live connection of our own: client socket → server socket.
         let port = h.port
-        let (diagUID, procUID, diag, proc) = try await offloaded { () -> (UInt32?, UInt32?, Duration, Duration) in
+        let (diagUIDs, procUID, diag, proc) = try await offloaded { () -> ([UInt32?], UInt32?, Duration, Duration) in
             let c = try RawHTTPClient(tcpPort: port)
             var local = sockaddr_in(), length = socklen_t(MemoryLayout<sockaddr_in>.size)
             _ = withUnsafeMutablePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(c.fd, $0, &length) } }
             let client = SocketAddress(local, host: "127.0.0.1")
             let server = try SocketAddress(ipAddress: "127.0.0.1", port: port)
             let t0 = ContinuousClock.now
-            var diagUID: UInt32?
-            for _ in 0..<200 { diagUID = SockDiag.ownerUID(client: client, server: server) }
+            var diagUIDs: [UInt32?] = []
+            for _ in 0..<200 { diagUIDs.append(SockDiag.ownerUID(client: client, server: server)) }
             let diag = (ContinuousClock.now - t0) / 200
             let t1 = ContinuousClock.now
             var procUID: UInt32?
@@ -45,12 +45,12 @@ struct ProxyPeerTests {
                 procUID = ProcNetTCP.ownerUID(client: ProcNetTCP.kernelForm(client)!, server: ProcNetTCP.kernelForm(server)!,
                                               table: ProcNetTCP.readProcFile("/proc/net/tcp") ?? [])
             }
-            return (diagUID, procUID, diag, (ContinuousClock.now - t1) / 10)
+            return (diagUIDs, procUID, diag, (ContinuousClock.now - t1) / 10)
         }
+        // (Their speed is for the benchmarks; printed for information only.)
         print("peer uid lookup: sock_diag \(diag), /proc/net/tcp \(proc)")
-        #expect(diagUID == getuid())
+        #expect(diagUIDs.count == 200 && diagUIDs.allSatisfy { $0 == getuid() }, "\(Set(diagUIDs.map { $0.map(String.init) ?? "nil" }))")
         #expect(procUID == getuid())
-        #expect(diag < .milliseconds(1))
     }
 
     @Test func otherUIDsAreRefusedAtAccept() async throws {

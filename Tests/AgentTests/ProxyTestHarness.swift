@@ -20,6 +20,7 @@ struct ProxyHarness {
         proxy: ProxyConfiguration = ProxyConfiguration(),
         api: (any LocalAPIResponder)? = nil,
         jiraURL: String? = nil,
+        shutdownGracePeriod: TimeAmount = .seconds(2),
         reply: @escaping @Sendable (RecordingUpstream.Request) -> RecordingUpstream.Reply = { _ in .json(#"{"ok":true}"#) }
     ) async throws -> ProxyHarness {
         let upstream = try await RecordingUpstream(reply: reply)
@@ -29,7 +30,7 @@ struct ProxyHarness {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("proxy-\(UUID().uuidString.prefix(8))").path
         let socketPath = dir + "/agent.sock"
         let server = AgentServer(
-            configuration: .init(tcpPort: 0, unixSocketPath: socketPath, proxy: proxy, shutdownGracePeriod: .seconds(2)),
+            configuration: .init(tcpPort: 0, unixSocketPath: socketPath, proxy: proxy, shutdownGracePeriod: shutdownGracePeriod),
             catalog: { catalog }, tokens: tokens, api: api,
             logger: Logger(label: "proxy-test"))
         let bound = try await server.start()

@@ -64,9 +64,11 @@ extension EndToEnd {
             #expect(try agent.connectionStatus()["authorization_prompt"] == nil)
         }
 
-        @Test("a sign-in nobody finishes times out, the session recovers, and the next one works", .timeLimit(.minutes(2)))
+        /// The timeout (30 s) is long enough for the second, real sign-in in headless
+        /// Chromium on a loaded machine.
+        @Test("a sign-in nobody finishes times out, the session recovers, and the next one works", .timeLimit(.minutes(3)))
         func abandonedSignInTimesOut() throws {
-            let agent = try AgentHarness(stack: stack, connectionTOML: AgentHarness.standardConnection(stack, extra: "authorization_timeout = 10"))
+            let agent = try AgentHarness(stack: stack, connectionTOML: AgentHarness.standardConnection(stack, extra: "authorization_timeout = 30"))
             defer { agent.cleanUp() }
             // A browser that opens nothing until the flag file exists (a user who closed the tab).
             let flag = agent.directory.appendingPathComponent("browser-enabled").path
@@ -78,8 +80,9 @@ extension EndToEnd {
             let started = Date()
             let first = try agent.cli(["token", agent.connection, "--interactive"])
             #expect(first.status == 77, "\(first.stderr)")
-            #expect(first.stderr.contains("within 10 s"), "\(first.stderr)")
-            #expect(Date().timeIntervalSince(started) < 30)
+            #expect(first.stderr.contains("within 30 s"), "\(first.stderr)")
+            let waited = Date().timeIntervalSince(started)
+            #expect(waited >= 30 && waited < 90, "the abandoned sign-in ended after \(waited) s, not at its 30 s timeout")
             let status = try agent.connectionStatus()
             #expect(status["state"] as? String == "unauthorized")
             #expect(status["authorization_prompt"] == nil)

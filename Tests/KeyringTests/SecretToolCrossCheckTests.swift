@@ -66,16 +66,15 @@ struct SecretToolCrossCheckTests {
         #expect(try await store.delete(connection: connection))
     }
 
-    @Test("a warm load answers in well under the bound")
-    func warmLoadIsFast() async throws {
+    /// (Their speed is measured by the benchmarks, not here.)
+    @Test("repeated warm loads return what was saved")
+    func warmLoadsReturnTheSavedTokens() async throws {
         let id = Fixture.identity(Fixture.connection("warm"))
         try await store.save(Fixture.tokens(), for: id)
         _ = try await store.load(connection: id.connection)
-        let clock = ContinuousClock()
-        let elapsed = try await clock.measure {
-            for _ in 0..<20 { _ = try await store.load(connection: id.connection) }
+        for i in 0..<20 {
+            #expect(try await store.load(connection: id.connection) == Fixture.tokens(), "load \(i)")
         }
-        #expect(elapsed / 20 < .milliseconds(100))
         try await store.delete(connection: id.connection)
     }
 }

@@ -24,7 +24,8 @@ struct UnavailableSituationTests {
         for (name, operation) in operations {
             let start = clock.now
             let error = await #expect(throws: KeyringError.self, "\(name)") { try await operation() }
-            #expect(clock.now - start < .milliseconds(500), "\(name) took \(clock.now - start)")
+            // Fails at once, not after D-Bus gives up on activating the service (25 s).
+            #expect(clock.now - start < .seconds(10), "\(name) took \(clock.now - start)")
             #expect(error?.code == .unavailable, "\(name): \(String(describing: error))")
             #expect(error?.underlying != nil)
             #expect(error?.description.contains("--memory-store") == true)

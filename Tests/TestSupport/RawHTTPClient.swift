@@ -21,9 +21,15 @@ public final class RawHTTPClient {
     public let fd: Int32
     private var buffer: [UInt8] = []
 
-    /// Connects to 127.0.0.1:`port`.
-    public init(tcpPort port: Int) throws {
+    /// Connects to 127.0.0.1:`port`. `receiveBuffer` sets `SO_RCVBUF` before connecting (it
+    /// fixes the TCP window), for a client that takes in little until it reads.
+    public init(tcpPort port: Int, receiveBuffer: Int? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer.map(Int32.init) {
+            guard setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+                close(fd); throw POSIXError(.EINVAL)
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -96,6 +102,14 @@ public final class RawHTTPClient {
             }
             guard try fill() else { throw POSIXError(.ECONNRESET) }
         }
+    }
+
+    /// Waits until there is something to read (or the peer closed), at most `timeout`
+    /// seconds; false if nothing came.
+    public func waitUntilReadable(timeout: Double) -> Bool {
+        if !buffer.isEmpty { return true }
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, Int32(timeout * 1000)) > 0
     }
 
     /// Whether the server has closed the connection (EOF with nothing pending).

@@ -1,4 +1,5 @@
 public import Foundation
+import NIOConcurrencyHelpers
 
 /// A command that keeps running while a test talks to it: stdout and stderr are collected
 /// as they stream (`waitFor` watches them), stdin stays open for `send`. For interactive
@@ -10,6 +11,8 @@ public final class RunningProcess: @unchecked Sendable {
     private var out = Data()
     private var err = Data()
     private let outPipe = Pipe(), errPipe = Pipe()
+    /// Entered once per pipe, left at that pipe's end of file: done when all output is in.
+    private let drained = DispatchGroup()
 
     /// - Parameters:
     ///   - env: overrides merged into this process's environment.
@@ -23,17 +26,29 @@ public final class RunningProcess: @unchecked Sendable {
         process.standardInput = input
         process.standardOutput = outPipe
         process.standardError = errPipe
-        outPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil; return }  // EOF
-            self?.lock.withLock { self?.out.append(data) }
+        for (pipe, isOut) in [(outPipe, true), (errPipe, false)] {
+            drained.enter()
+            let drained = drained
+            let atEOF = NIOLockedValueBox(false)
+            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let data = handle.availableData
+                if data.isEmpty {  // EOF: the child (and anything it passed the pipe to) is done writing
+                    handle.readabilityHandler = nil
+                    let first = atEOF.withLockedValue { ended -> Bool in defer { ended = true }; return !ended }
+                    if first { drained.leave() }
+                    return
+                }
+                guard let self else { return }
+                self.lock.withLock { if isOut { self.out.append(data) } else { self.err.append(data) } }
+            }
         }
-        errPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil; return }  // EOF
-            self?.lock.withLock { self?.err.append(data) }
+        do {
+            try process.run()
+        } catch {
+            outPipe.fileHandleForReading.readabilityHandler = nil
+            errPipe.fileHandleForReading.readabilityHandler = nil
+            throw error
         }
-        try process.run()
     }
 
     public var stdout: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
@@ -46,12 +61,20 @@ public final class RunningProcess: @unchecked Sendable {
         while Date() < deadline {
             if let value = condition(stdout, stderr) { return value }
             if !process.isRunning {
-                Thread.sleep(forTimeInterval: 0.1)  // the last output may still be in the pipe
+                waitForOutputEnd(timeout: 10)  // the last output may still be in the pipes
                 return condition(stdout, stderr)
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
         return nil
+    }
+
+    /// Waits until both pipes reached end of file (everything the child wrote has been
+    /// collected), at most `timeout` seconds: a grandchild holding a pipe open must not hang
+    /// the test.
+    @discardableResult
+    private func waitForOutputEnd(timeout: TimeInterval) -> Bool {
+        drained.wait(timeout: .now() + timeout) == .success
     }
 
     /// Writes `text` to the child's stdin.
@@ -66,7 +89,7 @@ public final class RunningProcess: @unchecked Sendable {
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-        Thread.sleep(forTimeInterval: 0.1)
+        waitForOutputEnd(timeout: 10)
         outPipe.fileHandleForReading.readabilityHandler = nil
         errPipe.fileHandleForReading.readabilityHandler = nil
         return Run.Output(status: process.terminationStatus, stdout: stdout, stderr: stderr)

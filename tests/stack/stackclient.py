@@ -50,9 +50,12 @@ def jwt_claims(jwt: str) -> dict:
 
 
 class CallbackListener:
-    """A loopback redirect listener on 127.0.0.1, port 0; keeps the first callback's query."""
+    """A loopback redirect listener on 127.0.0.1, port 0; keeps the first callback's query.
 
-    def __init__(self):
+    With serve=False the port is bound and listening (connections wait in its backlog) but
+    no request is answered until serve(): a browser's callback then cannot complete."""
+
+    def __init__(self, serve=True):
         self.query: dict | None = None
         self.received = threading.Event()
         outer = self
@@ -74,10 +77,19 @@ class CallbackListener:
 
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
         self.redirect_uri = f"http://127.0.0.1:{self.server.server_address[1]}/callback"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serving = False
+        if serve:
+            self.serve()
+
+    def serve(self):
+        """Starts answering requests (those already waiting first)."""
+        if not self.serving:
+            self.serving = True
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
-        self.server.shutdown()
+        if self.serving:
+            self.server.shutdown()
         self.server.server_close()
 
 

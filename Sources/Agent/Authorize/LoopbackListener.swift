@@ -104,6 +104,14 @@ final class LoopbackListener: Sendable {
         for channel in channels { channel.close(promise: nil) }
         for channel in accepted.withLockedValue({ Array($0.values) }) { channel.close(promise: nil) }
     }
+
+    /// `close(reason:)`, then waits until the listening sockets and the connections open
+    /// now are closed (`close` only starts closing): their port can then be bound again.
+    func closeAndWait(reason: AgentError? = nil) async {
+        let open = channels + accepted.withLockedValue { Array($0.values) }
+        close(reason: reason)
+        for channel in open { try? await channel.closeFuture.get() }
+    }
 }
 
 /// Answers one request at a time on a loopback connection, then closes it.
