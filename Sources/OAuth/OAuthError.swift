@@ -66,9 +66,14 @@ public struct OAuthError: Error, Sendable, Equatable {
     static let transientErrorCodes: Set<String> = ["server_error", "temporarily_unavailable"]
 
     /// True when retrying later (with backoff, keeping the tokens) is the right answer:
-    /// HTTP 5xx, 429 or 408, or the `server_error` / `temporarily_unavailable` codes.
+    /// HTTP 5xx, 429 or 408, the `server_error` / `temporarily_unavailable` codes, or a
+    /// 400/401/403 without an OAuth error body — a maintenance or firewall page is no
+    /// verdict on the grant (SECURITY S15: only an OAuth error ends a grant).
     public var isTransient: Bool {
         if let status = httpStatus, (500...599).contains(status) || status == 429 || status == 408 {
+            return true
+        }
+        if code == .httpStatus, let status = httpStatus, [400, 401, 403].contains(status) {
             return true
         }
         if code == .oauth, let error = oauthError, Self.transientErrorCodes.contains(error) {
@@ -79,16 +84,14 @@ public struct OAuthError: Error, Sendable, Equatable {
 
     /// True when the grant is unusable and the user must authorize again: any OAuth error
     /// (`invalid_grant`, `invalid_client`, `unauthorized_client`, `invalid_scope`, and
-    /// unknown codes alike) that is not transient, a 400/401/403 without an OAuth error
-    /// body, a denial, a state/issuer/nonce mismatch, or an expired device code.
+    /// unknown codes alike) that is not transient, a denial, a state/issuer/nonce mismatch,
+    /// or an expired device code. A bare HTTP status is never a verdict.
     public var requiresReauthorization: Bool {
         if isTransient { return false }
         switch code {
         case .oauth, .accessDenied, .stateMismatch, .issuerMismatch, .nonceMismatch, .deviceExpired:
             return true
-        case .httpStatus:
-            return httpStatus.map { [400, 401, 403].contains($0) } ?? false
-        case .invalidResponse, .redirected, .discovery, .invalidConfiguration:
+        case .httpStatus, .invalidResponse, .redirected, .discovery, .invalidConfiguration:
             return false
         }
     }

@@ -16,7 +16,10 @@ struct Revoke: AsyncParsableCommand {
             let data = try agent.client(timeout: 60).json("DELETE", "/v1/connections/\(connection.percentEncodedPathSegment)/tokens")
             report = try JSONDecoder().decode(RevocationReport.self, from: data)
         } catch let error as AgentError where error.code == .agentNotRunning {
-            report = try await LocalAgent.registry().session(connection).revoke()
+            try LocalAgent.refuseIfAnAgentRuns()
+            let session = try LocalAgent.registry().session(connection)
+            report = try await session.revoke()
+            await session.shutdown()
         }
         if json {
             let encoder = JSONEncoder()
@@ -29,9 +32,15 @@ struct Revoke: AsyncParsableCommand {
             } else if !report.uncertain.isEmpty {
                 print("Could not confirm the revocation of \(report.uncertain.joined(separator: ", ")): it may still be valid until it expires. Retry later: jira-auth-agent revoke \(report.connection)")
             }
-            print(report.deletedFromKeyring ? "Deleted the tokens from the keyring." : "No tokens were stored in the keyring.")
+            if report.keyringPending {
+                print("The keyring could not be changed yet (locked or unavailable): no token of this connection is served, and the agent updates the keyring as soon as it can. Unlock the login keyring.")
+            } else if !report.uncertain.isEmpty && !report.noEndpoint {
+                print("The tokens stay in the keyring, marked as revoked, until a revocation is confirmed; they are never used for requests.")
+            } else {
+                print(report.deletedFromKeyring ? "Deleted the tokens from the keyring." : "No tokens were stored in the keyring.")
+            }
         }
-        if !report.uncertain.isEmpty && !report.noEndpoint {
+        if !report.uncertain.isEmpty && !report.noEndpoint || report.keyringPending {
             throw ExitCode(ExitCodes.tempfail)
         }
     }

@@ -68,7 +68,8 @@ struct Serve: AsyncParsableCommand {
 
         let reloader = ReloadOnHangup(registry: registry, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server), .init(service: reloader), .init(service: SessionsService(registry: registry))],
+            services: [.init(service: server), .init(service: reloader), .init(service: SessionsService(registry: registry))]
+                + (registry.scheduler.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.info("agent ready", metadata: ["socket": "\(socketPath)", "proxy": "\(proxyURL.value ?? "-")", "connections": "\(catalog.connections.count)"])

@@ -60,12 +60,18 @@ enum StatusFormatter {
             if let proxy = body.agent.proxyURL { out += "  proxy url:    \(proxy)/jira/\(c.connection)\n" }
             if let e = c.expiresAt {
                 let left = Int(min(max(e.timeIntervalSinceNow, -1e12), 1e12))
-                out += "  expires:      \(e.formatted(.iso8601)) (\(left >= 0 ? "in \(left) s" : "expired"))\n"
+                out += "  expires:      \(e.formatted(.iso8601)) (\(left >= 0 ? "in \(left) s" : "expired"))\(c.expiryAssumed ? ", assumed: the server gives no expires_in" : "")\n"
+            }
+            if c.savePending { out += "  keyring:      renewed tokens not saved yet (the keyring is locked or unavailable); kept in memory, saved when it can be\n" }
+            if c.revocationPending { out += "  revocation:   not finished; run it again: jira-auth-agent revoke \(c.connection)\n" }
+            if c.refreshFailures > 0 {
+                out += "  refresh:      \(c.refreshFailures) failure(s) in a row\(c.retryAt.map { "; next attempt \($0.formatted(.iso8601))" } ?? "")\n"
             }
             if let n = c.nextRefresh { out += "  next refresh: \(n.formatted(.iso8601))\n" }
             if let l = c.lastRefresh { out += "  last refresh: \(l.formatted(.iso8601))\n" }
             if let err = c.lastError { out += "  last error:   \(err)\n" }
             if c.insecureLoopbackHTTP { out += "  note:         uses plain http on loopback (development only)\n" }
+            if let note = c.serverNote { out += "  server:       \(note)\n" }
         }
         for problem in body.configProblems { out += "\nconfig problem: \(problem)\n" }
         return out

@@ -46,6 +46,19 @@ import Testing
         #expect(served(m.tokenWanted(minValid: 60, interactive: false, now: t0, waited: [.load]).0) == set)
     }
 
+    @Test func startUpOnlyReadsTheKeyring() {
+        var m = machine()
+        #expect(m.loadWanted() == [.load(purpose: .start)])
+        #expect(m.loadWanted().isEmpty, "once")
+        let expired = tokens(1, at: t0.addingTimeInterval(-4000), lifetime: 3600)
+        #expect(m.loaded(expired, now: t0) == [.publish(expired)], "no refresh from the load itself")
+        #expect(m.wakeUp != nil && m.wakeUp! <= t0, "the agent's timer refreshes at once")
+        var cli = machine(proactive: false)
+        _ = cli.loadWanted()
+        _ = cli.loaded(expired, now: t0)
+        #expect(cli.wakeUp == nil, "a command-line process does not")
+    }
+
     @Test func aLockedKeyringIsAnErrorNotNoToken() {
         var m = machine()
         _ = m.tokenWanted(minValid: 0, interactive: true, now: t0)
@@ -208,11 +221,12 @@ import Testing
     @Test func absurdLifetimesCannotCauseARefreshLoop() {
         let m = machine()
         let zero = tokens(1, at: t0, lifetime: 0)
-        let (floored, note) = m.normalized(zero)
-        #expect(floored.expiresAt == t0.addingTimeInterval(60) && note != nil)
+        let (kept, note) = m.normalized(zero)
+        #expect(kept.expiresAt == t0 && note != nil, "the server's expiry is kept for status")
+        #expect(m.floored(zero).expiresAt == t0.addingTimeInterval(10), "and the rules see the floor")
         let (assumed, why) = m.normalized(tokens(1, at: t0, lifetime: nil))
         #expect(assumed.expiresAt == t0.addingTimeInterval(600) && assumed.expiryAssumed == true && why != nil)
-        // expires_in 1 from every refresh: the timer refreshes at most twice a minute.
+        // expires_in 1 from every refresh: the timer refreshes at most 6 times a minute.
         var machine = loaded(tokens(0, at: t0, lifetime: 1))
         var requests = 0
         var now = t0
@@ -228,7 +242,7 @@ import Testing
             }
             now = now.addingTimeInterval(0.5)
         }
-        #expect(requests <= 3, "\(requests) refreshes in a minute")
+        #expect(requests <= 6 && requests >= 4, "\(requests) refreshes in a minute")
     }
 
     @Test func withAnAssumedExpiryAPlain401AlsoRefreshes() {
@@ -348,6 +362,33 @@ import Testing
         #expect(m.timerFired(now: retry) == [.writeRevocation(.revokeStored)])
         // The actor carries `.revokeStored` out as a read; the set it finds is revoked.
         #expect(m.loaded(set, now: retry) == [.unpublish, .revokeAtServer([set])])
+    }
+
+    @Test func afterAFinishedRevocationTheNextInteractiveCallerSignsInAgain() {
+        var m = loaded(tokens(1, at: t0))
+        _ = m.revokeRequested(now: t0)
+        var confirmed = RevocationReport(connection: "acme")
+        confirmed.revoked = ["refresh_token", "access_token"]
+        _ = m.serverRevoked(confirmed, now: t0)
+        _ = m.keyringWritten(.delete, existed: true, now: t0)
+        _ = m.tokenWanted(minValid: 0, interactive: true, now: t0)
+        _ = m.loaded(nil, now: t0)
+        #expect(failure(m.tokenWanted(minValid: 0, interactive: false, now: t0, waited: [.load]).0)?.code == .authorizationRequired)
+        #expect(m.tokenWanted(minValid: 0, interactive: true, now: t0, waited: [.load]).1 == [.authorize])
+        // An unfinished one is finished first: a sign-in's save would replace its record.
+        var n = loaded(tokens(1, at: t0))
+        _ = n.revokeRequested(now: t0)
+        var uncertain = RevocationReport(connection: "acme")
+        uncertain.uncertain = ["refresh_token", "access_token"]
+        _ = n.serverRevoked(uncertain, now: t0)
+        var marked = tokens(1, at: t0)
+        marked.revocationPending = true
+        _ = n.keyringWritten(.markPending(marked), existed: true, now: t0)
+        _ = n.tokenWanted(minValid: 0, interactive: true, now: t0)
+        _ = n.loaded(marked, now: t0)
+        let (answer, actions) = n.tokenWanted(minValid: 0, interactive: true, now: t0, waited: [.load])
+        #expect(failure(answer)?.message.contains("revoke acme") == true && actions.isEmpty)
+        #expect(failure(n.authorizationWanted().0)?.message.contains("revoke acme") == true)
     }
 
     @Test func revokeWhileUnauthorizedDeletesTheRecord() {

@@ -43,7 +43,7 @@ struct TokenEndpointHostileTests {
              expected: .transient, mentions: "HTTP 500"),
         Case(name: "HTTP 500 with server_error JSON", reply: json(#"{"error":"server_error","error_description":"db down"}"#, status: 500),
              expected: .transient, mentions: "server_error"),
-        Case(name: "empty 400", reply: .init(status: 400), expected: .authorizationRequired, mentions: "HTTP 400"),
+        Case(name: "empty 400 (no OAuth error: no verdict on the grant)", reply: .init(status: 400), expected: .transient, mentions: "HTTP 400"),
         // S10: out-of-range numbers are clamped, not trusted and not trapped on.
         Case(name: "expires_in -5", reply: json(#"{"access_token":"at-1","token_type":"Bearer","expires_in":-5}"#),
              expected: nil, mentions: ""),

@@ -25,11 +25,12 @@ struct OAuthErrorTests {
         }
     }
 
-    @Test("status without an OAuth error: 400/401/403 reauthorize, 404 and 3xx neither")
+    @Test("status without an OAuth error: 400/401/403 transient (a maintenance or firewall page), 404 and 3xx neither")
     func bareStatus() {
-        #expect(OAuthError(code: .httpStatus, httpStatus: 400).requiresReauthorization)
-        #expect(OAuthError(code: .httpStatus, httpStatus: 401).requiresReauthorization)
-        #expect(OAuthError(code: .httpStatus, httpStatus: 403).requiresReauthorization)
+        for status in [400, 401, 403] {
+            #expect(!OAuthError(code: .httpStatus, httpStatus: status).requiresReauthorization)
+            #expect(OAuthError(code: .httpStatus, httpStatus: status).isTransient)
+        }
         for error in [OAuthError(code: .httpStatus, httpStatus: 404), OAuthError(code: .redirected, httpStatus: 302),
                       OAuthError(code: .invalidResponse, httpStatus: 200), OAuthError(code: .invalidConfiguration)] {
             #expect(!error.requiresReauthorization)

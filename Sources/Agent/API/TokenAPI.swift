@@ -29,6 +29,11 @@ public struct TokenAPI: LocalAPIResponder {
                 return .json(try await token(parts[2], body: request.body))
             case ("POST", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "authorize":
                 return .json(try await authorize(parts[2], body: request.body))
+            case ("POST", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "reload":
+                // A sign-in saved by another process (`login --no-browser`): read the keyring.
+                let session = try registry.session(parts[2])
+                await session.keyringMayHaveChanged()
+                return Self.json(["connection": session.connection.id])
             case ("DELETE", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "tokens":
                 let report = try await registry.session(parts[2]).revoke()
                 return .json(report)
@@ -84,10 +89,11 @@ public struct TokenAPI: LocalAPIResponder {
     func authorize(_ name: String, body: Data) async throws -> AuthorizeBody {
         let session = try registry.session(name)
         let logger = self.logger
+        let switchAccount = (JSONValue.object(from: body)?["switch_account"]).map { $0 == .bool(true) } ?? false
         let tokens = try await session.authorize(mode: .browser, announce: { line in
             _ = line   // shown by `status` (authorization_prompt), not logged: it holds the one-time URL
             logger.notice("authorization started through the token API")
-        })
+        }, allowAccountSwitch: switchAccount)
         return AuthorizeBody(connection: session.connection.id, account: tokens.account, expiresAt: tokens.expiresAt.flatMap(EpochSeconds.of))
     }
 

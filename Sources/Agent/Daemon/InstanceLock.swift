@@ -24,4 +24,14 @@ public final class InstanceLock: Sendable {
     }
 
     deinit { close(fd) }
+
+    /// Whether a process holds the lock at `path` now (without taking it).
+    public static func isHeld(path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else { return errno == EWOULDBLOCK }
+        flock(fd, LOCK_UN)
+        return false
+    }
 }

@@ -60,7 +60,10 @@ extension ProxyServerHandler: UpstreamDelegate {
 
     private func responseHead(_ x: ProxyExchange, _ head: UpstreamResponseHead) {
         x.upstreamKeepAlive = head.keepAlive
-        if head.refusesToken, !x.retriedRejection, x.replayable, x.requestEnded {
+        // A 401 `invalid_token` — or any 401 while the token's expiry is only assumed (the
+        // server gave no `expires_in`) — gets one refresh and one retry.
+        if head.status == 401, head.refusesToken || proxy.tokens.expiryIsAssumed(connection: x.target.connectionID),
+           !x.retriedRejection, x.replayable, x.requestEnded {
             x.response = .discardingRejection
             return
         }

@@ -16,4 +16,13 @@ public protocol AccessTokenProvider: Sendable {
     /// The gateway answered 401 `invalid_token` for `rejected`: refresh (once, shared by
     /// every caller that saw the same token) and return the new token set.
     func refreshAfterRejection(connection: String, rejected accessToken: String) async throws -> TokenSet
+
+    /// Whether the connection's current token has only an assumed expiry (no `expires_in`).
+    func expiryIsAssumed(connection: String) -> Bool
+}
+
+extension AccessTokenProvider {
+    /// Whether the connection's current token has only an assumed expiry (the server gave no
+    /// `expires_in`): then a plain 401 from the gateway counts as a refused token too.
+    public func expiryIsAssumed(connection: String) -> Bool { false }
 }

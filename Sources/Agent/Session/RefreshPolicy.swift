@@ -19,8 +19,9 @@ public struct RefreshPolicy: Sendable {
     /// No two token requests of a connection closer than this, whatever triggered them
     /// (timer, caller, a gateway's 401).
     public var minimumInterval: TimeInterval = 10
-    /// An `expires_in` below this counts as this (a server problem, reported).
-    public var lifetimeFloor: TimeInterval = 60
+    /// An `expires_in` below this counts as this for refreshing (a server problem, reported);
+    /// with `minimumInterval` it bounds `expires_in` 0 or 1 to 6 refreshes a minute.
+    public var lifetimeFloor: TimeInterval = 10
     /// No `expires_in` at all: the lifetime assumed.
     public var assumedLifetime: TimeInterval = 600
     /// While a rotated set waits for the keyring, no refresh until this close to expiry.

@@ -4,12 +4,11 @@ import Logging
 import NIOConcurrencyHelpers
 public import OAuth
 
-/// One connection's tokens and everything that happens to them: load, authorize,
-/// refresh ahead of expiry, revoke (DESIGN §5). An actor with an explicit `SessionState`,
-/// re-checked after every `await` (STYLE §7).
-///
-/// Single flight: concurrent callers join the one authorization or refresh in progress,
-/// so a hundred callers cause one browser tab or one refresh request.
+/// One connection's tokens (DESIGN §5): the actor that carries out what its rules —
+/// `SessionMachine`, a value tested without I/O — decide. It runs the I/O each action
+/// names (keyring, token endpoint, browser, revocation), feeds each result back as an
+/// event, and lets callers wait on the work in progress (single flight: a hundred callers
+/// cause one keyring read, one refresh, one browser tab).
 public actor Session {
     public nonisolated let connection: Connection
     let client: ConnectionOAuthClient
@@ -17,392 +16,387 @@ public actor Session {
     let authorizer: Authorizer
     let cache: TokenCache
     let clock: any WallClock
-    let policy: RefreshPolicy
     let notifier: Notifier
     let logger: Logger
+    /// The agent's timer; `nil` in CLI processes, which never refresh on their own.
+    let scheduler: RefreshScheduler?
 
-    private(set) var state: SessionState = .unloaded
-    /// Bumped by revocation and new authorizations: work started under an older
-    /// generation must not bring tokens back (SECURITY S12).
-    private var generation = 0
-    private var refreshing: Task<TokenSet, any Error>?
-    private var authorizing: Task<TokenSet, any Error>?
-    private var timer: Task<Void, Never>?
-    private var nextRefresh: Date?
-    private var lastRefresh: Date?
-    private var lastError: String?
-    private var failures = 0
-    /// Tokens obtained but not yet persisted (keyring failed): not handed out (S6).
-    private var unsaved = false
+    private var machine: SessionMachine
+    /// Callers waiting for work to end, and how each work last ended.
+    private var waiters: [SessionMachine.Work: [CheckedContinuation<Void, Never>]] = [:]
+    private var outcomes: [SessionMachine.Work: AgentError] = [:]
+    /// How the authorization in progress runs (its caller's mode, prompt and line reader).
+    private var authorization = AuthorizationContext.background
+    private var authorizationTask: Task<Void, Never>?
+    private var scheduledAt: Date?
     /// What the person must do for the authorization in progress (open this URL, enter this
     /// code), shown by `status` so that `login` through the agent can print it.
     private let prompt = NIOLockedValueBox<String?>(nil)
-    /// Tokens whose revocation the server did not confirm: `revoke` retries them.
-    private var pendingRevocation: TokenSet?
-    /// Set by `shutdown()`: no more timers.
-    private var stopped = false
-    /// False in CLI processes: a short-lived command must never start a refresh it cannot
-    /// see through to the keyring (a lost rotated refresh token kills the grant).
-    let proactiveRefresh: Bool
-    /// The refresh token the server refused: a keyring item still holding it is no news.
-    private var deadRefreshToken: String?
+
+    struct AuthorizationContext: Sendable {
+        var mode: Authorizer.Mode?
+        var announce: Authorizer.Announce?
+        var readLine: Authorizer.ReadLine?
+        var allowAccountSwitch = false
+        static let background = AuthorizationContext()
+    }
 
     init(connection: Connection, client: ConnectionOAuthClient, store: any TokenStore, authorizer: Authorizer,
          cache: TokenCache, clock: any WallClock, policy: RefreshPolicy, notifier: Notifier, logger: Logger,
-         proactiveRefresh: Bool = true) {
-        self.proactiveRefresh = proactiveRefresh
+         scheduler: RefreshScheduler?) {
         self.connection = connection
         self.client = client
         self.store = store
         self.authorizer = authorizer
         self.cache = cache
         self.clock = clock
-        self.policy = policy
         self.notifier = notifier
+        self.scheduler = scheduler
         var logger = logger
         logger[metadataKey: "connection"] = "\(connection.id)"
         self.logger = logger
+        self.machine = SessionMachine(connection: connection.id, binding: connection.tokenBinding, policy: policy,
+                                      proactive: scheduler != nil, jitter: Double.random(in: 0...1))
     }
 
-    // MARK: Tokens for callers
+    // MARK: Callers
 
     /// A token valid for `minValid` seconds: from memory, else a refresh, else (when
     /// `interactive`) the one authorization in progress.
     public func accessToken(minValid: TimeInterval, interactive: Bool) async throws -> TokenSet {
-        try await loadIfNeeded()
-        try await adoptExternalLogin()
-        try await persistIfNeeded()
-        if let tokens = state.tokens, tokens.isValid(for: Self.effectiveMinValid(minValid, tokens), at: clock.now()) { return tokens }
-        if let tokens = state.tokens, tokens.refreshToken != nil {
-            do {
-                // The freshest token there is, even if the server's lifetime is shorter
-                // than `minValid`: refreshing again would not help.
-                return try await refresh()
-            } catch let error as AgentError where error.code != .authorizationRequired || !interactive {
-                throw error
-            } catch let error as AgentError where error.code == .authorizationRequired {
-                _ = error  // fall through to an interactive authorization
-            }
+        try await answer { waited, failure in
+            machine.tokenWanted(minValid: minValid, interactive: interactive, now: clock.now(), waited: waited, failure: failure)
         }
-        guard interactive else { throw authorizationRequired() }
-        if let authorizing { return try await authorizing.value }
-        return try await authorize(mode: authorizer.launcher.canOpen ? .browser : .noBrowser, announce: { [logger] line in
-            // The prompt holds the one-time start URL: not for the journal (`status` shows it
-            // to the user over the private socket).
-            _ = line
-            logger.notice("authorization needed: a browser sign-in was started; `jira-auth-agent status` shows its URL")
-        })
     }
 
-    /// A caller cannot ask for more than half of the server's token lifetime: with 5-minute
-    /// tokens, `min_valid = 600` would otherwise refresh on every call (a refresh storm).
-    static func effectiveMinValid(_ minValid: TimeInterval, _ tokens: TokenSet) -> TimeInterval {
-        guard let expiresAt = tokens.expiresAt else { return minValid }
-        let lifetime = expiresAt.timeIntervalSince(tokens.obtainedAt)
-        return lifetime > 0 ? min(minValid, lifetime / 2) : minValid
+    /// The gateway refused `rejected` (401 `invalid_token`, or a plain 401 when the expiry
+    /// is only assumed): one refresh for everyone who saw that token, within the shared
+    /// interval; otherwise the current token.
+    public func refreshAfterRejection(rejected: String, plain: Bool = false) async throws -> TokenSet {
+        try await answer { waited, failure in
+            machine.tokenRejected(rejected, plain: plain, now: clock.now(), waited: waited, failure: failure)
+        }
     }
 
-    /// The gateway refused `rejected` as `invalid_token`: refresh once for everyone who
-    /// saw that token; callers holding an older token get the current one.
-    public func refreshAfterRejection(rejected: String) async throws -> TokenSet {
-        try await loadIfNeeded()
-        if let tokens = state.tokens, tokens.accessToken != rejected { return tokens }
-        if state.tokens?.refreshToken == nil { throw authorizationRequired() }
-        return try await refresh()
-    }
-
-    // MARK: Authorization
-
-    /// Runs (or joins) the interactive authorization; saves before returning.
-    public func authorize(mode: Authorizer.Mode, announce: @escaping Authorizer.Announce, readLine: Authorizer.ReadLine? = nil) async throws -> TokenSet {
-        if let authorizing { return try await authorizing.value }
+    /// Runs (or joins) the interactive authorization; the tokens are saved (or, with the
+    /// keyring locked, held and saved later) before it returns.
+    public func authorize(mode: Authorizer.Mode, announce: @escaping Authorizer.Announce, readLine: Authorizer.ReadLine? = nil,
+                          allowAccountSwitch: Bool = false) async throws -> TokenSet {
         let prompt = self.prompt
-        let announce: Authorizer.Announce = { line in
+        let context = AuthorizationContext(mode: mode, announce: { line in
             prompt.withLockedValue { $0 = line }
             announce(line)
-        }
-        defer { prompt.withLockedValue { $0 = nil } }
-        try? await loadIfNeeded()
-        await settleRefresh()   // a rotated refresh token is persisted before we start over
-        if let authorizing { return try await authorizing.value }   // re-check after the awaits
-        let previous = state
-        state = .authorizing
-        generation += 1
-        let task = Task { try await self.performAuthorization(mode: mode, announce: announce, readLine: readLine) }
-        authorizing = task
-        defer { authorizing = nil }
-        do {
-            return try await task.value
-        } catch {
-            if case .authorizing = state { state = previous.tokens != nil ? previous : .unauthorized }
-            if case .needsReauthorization = previous, state.tokens == nil { state = previous }
-            lastError = "\(error)"
-            throw error
-        }
-    }
-
-    private func performAuthorization(mode: Authorizer.Mode, announce: @escaping Authorizer.Announce, readLine: Authorizer.ReadLine?) async throws -> TokenSet {
-        let generation = self.generation
-        let previousAccount = state.tokens?.account
-        var tokens = try await authorizer.authorize(client: client, mode: mode, announce: announce, readLine: readLine)
-        tokens.account = await AccountLookup(client: client, logger: logger).account(with: tokens)
-        guard generation == self.generation else { throw revokedDuringWork() }
-        if let before = previousAccount, let now = tokens.account, before != now {
-            logger.warning("signed in as a different account", metadata: ["before": "\(before)", "now": "\(now)"])
-            announce("Note: signed in as '\(now)', previously '\(before)'.")
-        }
-        try await adopt(tokens)
-        logger.info("authorized", metadata: ["account": "\(tokens.account ?? "-")"])
-        return tokens
-    }
-
-    // MARK: Refresh
-
-    /// Refreshes now, or joins the refresh in flight (single flight, SECURITY S6).
-    @discardableResult
-    public func refresh() async throws -> TokenSet {
-        if let refreshing { return try await refreshing.value }
-        guard let tokens = state.tokens else { throw authorizationRequired() }
-        state = .refreshing(tokens)
-        let task = Task { try await self.performRefresh(tokens) }
-        refreshing = task
-        defer { refreshing = nil }
-        return try await task.value
-    }
-
-    private func performRefresh(_ tokens: TokenSet) async throws -> TokenSet {
-        let generation = self.generation
-        do {
-            let fresh = try await client.refresh(tokens, now: clock.now())
-            guard generation == self.generation else { throw revokedDuringWork() }
-            failures = 0
-            lastRefresh = clock.now()
-            try await adopt(fresh)
-            logger.info("refreshed", metadata: ["expires_at": "\(fresh.expiresAt.flatMap(EpochSeconds.of) ?? 0)"])
-            return fresh
-        } catch let error as AgentError where error.code == .authorizationRequired && generation == self.generation {
-            // S6: another process may have rotated the refresh token; re-read the store.
-            if let stored = try? await store.load(connection: connection.id), stored.refreshToken != tokens.refreshToken {
-                logger.info("refresh token changed in the keyring; using it")
-                state = .authorized(stored)
-                cache.set(connection.id, stored, owner: self)
-                schedule(for: stored)
-                return stored
+        }, readLine: readLine, allowAccountSwitch: allowAccountSwitch)
+        return try await answer { waited, failure in
+            if waited.contains(.authorize) {
+                // The sign-in ended: its tokens once saved, or its failure.
+                if let failure { return (.fail(failure), []) }
+                return machine.tokenWanted(minValid: 0, interactive: false, now: clock.now(), waited: waited, failure: nil)
             }
-            deadRefreshToken = tokens.refreshToken
-            state = .needsReauthorization(reason: error.message, account: tokens.account)
-            cache.remove(connection.id, owner: self)
-            cancelTimer()
-            lastError = error.message
-            logger.warning("refresh refused; authorization needed")
-            notifier.send("Jira access for \(connection.name) expired", "Sign in again: jira-auth-agent login \(connection.id)")
-            throw error
-        } catch let error as AgentError where generation == self.generation {
-            // Transient (network, 5xx) or a keyring failure: keep the tokens, retry later.
-            if case .refreshing(let held) = state { state = .authorized(held) }
-            failures += 1
-            lastError = error.message
-            let delay = policy.backoff(attempt: failures)
-            logger.info("refresh failed; will retry", metadata: ["in_seconds": "\(Int(delay))", "code": "\(error.code.rawValue)"])
-            arm(at: clock.now().addingTimeInterval(delay))
-            throw error
+            if !machine.running.contains(.authorize) { authorization = context }
+            return machine.authorizationWanted()
         }
     }
 
-    /// Persists, then publishes (S6: the new refresh token is stored before the new
-    /// access token is used).
-    private func adopt(_ tokens: TokenSet) async throws {
-        var tokens = tokens
-        tokens.issuedFor = connection.tokenBinding
-        state = .authorized(tokens)
-        unsaved = true
-        try await persistIfNeeded()
-        lastError = nil
-        schedule(for: tokens)
-    }
-
-    private func persistIfNeeded() async throws {
-        guard unsaved, let tokens = state.tokens else { return }
-        do {
-            try await store.save(tokens, for: identity(account: tokens.account))
-            unsaved = false
-            cache.set(connection.id, tokens, owner: self)
-        } catch {
-            cache.remove(connection.id, owner: self)
-            throw KeyringFailure.agentError(error, connection: connection.id)
-        }
-    }
-
-    // MARK: Revocation
-
-    /// Revokes at the server (refresh token first, RFC 7009 §2.1), then deletes the
-    /// keyring item — deleted even when the server could not confirm, since the user asked.
+    /// Revokes at the server (refresh token first, RFC 7009 §2.1), then deletes the keyring
+    /// item, or keeps it marked when the server did not confirm (`revoke` again finishes it).
     public func revoke() async throws -> RevocationReport {
-        cancelTimer()
-        authorizing?.cancel()
-        try? await loadIfNeeded()
-        // A refresh in flight may already have rotated the tokens at the server: let it
-        // finish and persist, then revoke what it produced (S12) — no await after this
-        // point until the state is `.revoked`.
-        await settleRefresh()
-        generation += 1
-        cancelTimer()
-        var tokens: TokenSet? = state.tokens ?? pendingRevocation
-        if tokens == nil { tokens = try? await store.load(connection: connection.id) }
-        state = .revoked
-        cache.remove(connection.id, owner: self)
-        var report = RevocationReport(connection: connection.id)
-        if let tokens {
-            report = await Revoker(client: client, logger: logger).revoke(tokens)
+        let (answer, actions) = machine.revokeRequested(now: clock.now())
+        perform(actions)
+        afterEvent()
+        switch answer {
+        case .fail(let error): throw error
+        case .serve: break
+        case .wait(let work): await wait(for: work)
         }
-        do {
-            report.deletedFromKeyring = try await store.delete(connection: connection.id)
-        } catch {
-            throw KeyringFailure.agentError(error, connection: connection.id)
+        guard let report = machine.revocationReport else {
+            throw AgentError(.internalError, "the revocation of '\(connection.id)' ended without a report")
         }
-        unsaved = false
-        // Unconfirmed: keep the tokens (in memory only) so that `revoke` can retry them.
-        pendingRevocation = report.uncertain.isEmpty ? nil : tokens
-        lastError = report.uncertain.isEmpty ? nil : "revocation unconfirmed: the tokens may still be valid until they expire; retry: jira-auth-agent revoke \(connection.id)"
-        logger.info("revoked", metadata: ["server_confirmed": "\(report.uncertain.isEmpty)"])
+        logger.info("revoked", metadata: ["server_confirmed": "\(report.uncertain.isEmpty)", "keyring_pending": "\(report.keyringPending)"])
         return report
     }
 
-    // MARK: Loading, scheduling, status
-
-    /// Reads the keyring once; keyring errors are thrown (never read as "no token").
-    func loadIfNeeded() async throws {
-        guard case .unloaded = state else { return }
-        let loaded: TokenSet?
-        do { loaded = try await store.load(connection: connection.id) } catch {
-            lastError = "\(error)"
-            throw KeyringFailure.agentError(error, connection: connection.id)
-        }
-        guard case .unloaded = state else { return }
-        if let loaded, let bound = loaded.issuedFor, bound != connection.tokenBinding {
-            // The connection was edited to another server: these tokens must not go there.
-            logger.warning("stored tokens belong to another server configuration; ignored")
-            lastError = "The stored tokens were issued for another server configuration of '\(connection.id)'; sign in again: jira-auth-agent login \(connection.id)"
-            state = .unauthorized
-            return
-        }
-        if let loaded {
-            state = .authorized(loaded)
-            cache.set(connection.id, loaded, owner: self)
-            schedule(for: loaded)
-        } else {
-            state = .unauthorized
+    /// Asks the machine, carries out its actions, waits on the work it names, and asks
+    /// again — each work at most once per call, so the loop ends.
+    private func answer(_ ask: (Set<SessionMachine.Work>, AgentError?) -> (SessionMachine.Answer, [SessionMachine.Action])) async throws -> TokenSet {
+        var waited: Set<SessionMachine.Work> = []
+        var failure: AgentError?
+        while true {
+            let (answer, actions) = ask(waited, failure)
+            perform(actions)
+            afterEvent()
+            switch answer {
+            case .serve(let tokens): return tokens
+            case .fail(let error): throw error
+            case .wait(let work):
+                let (inserted, _) = waited.insert(work)
+                guard inserted else {
+                    throw AgentError(.internalError, "the session of '\(connection.id)' asked to wait twice for the same work")
+                }
+                await wait(for: work)
+                failure = outcomes[work]
+            }
         }
     }
 
-    /// Without tokens, looks in the keyring again: a `login` run outside the agent (no
-    /// display, `--no-browser`) stores tokens there. One keyring read (~1 ms).
-    private func adoptExternalLogin() async throws {
-        switch state {
-        case .unauthorized, .needsReauthorization, .revoked: break
-        default: return
+    // MARK: Carrying out actions
+
+    private func perform(_ actions: [SessionMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .load:
+                Task { await self.runLoad() }
+            case .refresh(let tokens):
+                Task { await self.runRefresh(tokens) }
+            case .save(let tokens):
+                Task { await self.runSave(tokens) }
+            case .authorize:
+                let context = authorization
+                authorization = .background
+                authorizationTask = Task { await self.runAuthorization(context) }
+            case .cancelAuthorization:
+                authorizationTask?.cancel()
+            case .revokeAtServer(let sets):
+                Task { await self.runServerRevocation(sets) }
+            case .writeRevocation(let write):
+                Task { await self.runRevocationWrite(write) }
+            case .publish(let tokens):
+                cache.set(connection.id, tokens, owner: self)
+            case .unpublish:
+                cache.remove(connection.id, owner: self)
+            case .notify(let notice):
+                send(notice)
+            }
         }
-        guard authorizing == nil else { return }
-        let stored: TokenSet?
-        do { stored = try await store.load(connection: connection.id) } catch {
-            throw KeyringFailure.agentError(error, connection: connection.id)
+    }
+
+    /// Applies a result event: its actions are carried out, waiters whose work ended resume.
+    private func apply(_ work: SessionMachine.Work, failure: AgentError?, _ event: (inout SessionMachine, Date) -> [SessionMachine.Action]) {
+        if let failure { outcomes[work] = failure } else { outcomes[work] = nil }
+        let actions = event(&machine, clock.now())
+        perform(actions)
+        afterEvent()
+    }
+
+    private func afterEvent() {
+        for (work, list) in waiters where !machine.running.contains(work) {
+            waiters[work] = nil
+            for waiter in list { waiter.resume() }
         }
-        guard let stored, authorizing == nil, stored.issuedFor == nil || stored.issuedFor == connection.tokenBinding else { return }
-        switch state {
-        case .unauthorized, .revoked: break
-        case .needsReauthorization:
-            // The dead grant's record stays in the keyring for `status`; only a new one counts.
-            if stored.refreshToken == deadRefreshToken { return }
-        default: return
+        syncTimer()
+    }
+
+    private func wait(for work: SessionMachine.Work) async {
+        guard machine.running.contains(work) else { return }
+        await withCheckedContinuation { waiters[work, default: []].append($0) }
+    }
+
+    private func runLoad() async {
+        do {
+            let stored = try await store.load(connection: connection.id)
+            apply(.load, failure: nil) { $0.loaded(stored, now: $1) }
+        } catch {
+            let failure = KeyringFailure.agentError(error, connection: connection.id)
+            apply(.load, failure: failure) { $0.loadFailed(failure, now: $1) }
         }
-        logger.info("tokens from a login outside the agent adopted")
-        generation += 1
-        state = .authorized(stored)
-        cache.set(connection.id, stored, owner: self)
-        lastError = nil
-        schedule(for: stored)
+    }
+
+    private func runRefresh(_ tokens: TokenSet) async {
+        do {
+            let fresh = try await client.refresh(tokens, now: clock.now())
+            logger.info("refreshed", metadata: ["expires_at": "\(fresh.expiresAt.flatMap(EpochSeconds.of) ?? 0)"])
+            apply(.refresh, failure: nil) { $0.refreshed(fresh, now: $1) }
+        } catch {
+            let failure = Self.refreshFailure(error, connection: connection.id)
+            logger.info("refresh failed", metadata: ["code": "\(failure.code.rawValue)"])
+            apply(.refresh, failure: failure) { $0.refreshFailed(failure, now: $1) }
+        }
+    }
+
+    /// Only an OAuth verdict from the token endpoint (`authorizationRequired`) ends a grant;
+    /// every other failure of a refresh is transient (S15).
+    static func refreshFailure(_ error: any Error, connection: String) -> AgentError {
+        if let agent = error as? AgentError {
+            if agent.code == .authorizationRequired || agent.code == .transient { return agent }
+            return AgentError(.transient, agent.message, underlying: agent)
+        }
+        return AgentError(.transient, "The token endpoint of '\(connection)' could not be reached (\(error)). The agent will retry.")
+    }
+
+    /// Saves `tokens` unless the keyring already holds a newer set (another process signed
+    /// in): an older set never overwrites a newer one.
+    private func runSave(_ tokens: TokenSet) async {
+        do {
+            if let stored = try await store.load(connection: connection.id), stored.revocationPending != true,
+               SessionMachine.supersedes(stored, tokens) {
+                logger.info("the keyring holds a newer token set; using it")
+                apply(.save, failure: nil) { $0.newerStored(stored, now: $1) }
+                return
+            }
+            try await store.save(tokens, for: identity(account: tokens.account))
+            apply(.save, failure: nil) { $0.saved(tokens, now: $1) }
+        } catch {
+            let failure = KeyringFailure.agentError(error, connection: connection.id)
+            logger.warning("saving the tokens failed; they are kept in memory", metadata: ["code": "\(failure.code.rawValue)"])
+            apply(.save, failure: failure) { $0.saveFailed(tokens, failure, now: $1) }
+        }
+    }
+
+    private func runAuthorization(_ context: AuthorizationContext) async {
+        let mode = context.mode ?? (authorizer.launcher.canOpen ? .browser : .noBrowser)
+        let announce = context.announce ?? { [logger, prompt] line in
+            // The prompt holds the one-time start URL: not for the journal (`status` shows it
+            // to the user over the private socket).
+            prompt.withLockedValue { $0 = line }
+            logger.notice("authorization needed: a browser sign-in was started; `jira-auth-agent status` shows its URL")
+        }
+        defer { prompt.withLockedValue { $0 = nil } }
+        do {
+            var tokens = try await authorizer.authorize(client: client, mode: mode, announce: announce, readLine: context.readLine)
+            tokens.account = await AccountLookup(client: client, logger: logger).account(with: tokens)
+            let signedIn = tokens
+            var refusal: AgentError?
+            apply(.authorize, failure: nil) { machine, now in
+                let (actions, error) = machine.authorized(signedIn, allowAccountSwitch: context.allowAccountSwitch, now: now)
+                refusal = error
+                return actions
+            }
+            // (No suspension since `apply`: the callers it resumed read this outcome.)
+            if let refusal { outcomes[.authorize] = refusal }
+            logger.info("authorized", metadata: ["account": "\(tokens.account ?? "-")", "kept": "\(refusal == nil)"])
+        } catch {
+            let failure = (error as? AgentError) ?? AgentError(.authorizationFailed, "The sign-in for '\(connection.id)' failed: \(error)")
+            apply(.authorize, failure: failure) { $0.authorizationFailed(failure, now: $1) }
+        }
+    }
+
+    /// Token kinds in the order RFC 7009 §2.1 revokes them.
+    private static let kinds = ["refresh_token", "access_token"]
+
+    private func runServerRevocation(_ sets: [TokenSet]) async {
+        let revoker = Revoker(client: client, logger: logger)
+        var report = RevocationReport(connection: connection.id)
+        for tokens in sets {
+            let one = await revoker.revoke(tokens)
+            report.noEndpoint = report.noEndpoint || one.noEndpoint
+            report.uncertain = Self.kinds.filter { report.uncertain.contains($0) || one.uncertain.contains($0) }
+            report.revoked = Self.kinds.filter { (report.revoked.contains($0) || one.revoked.contains($0)) && !report.uncertain.contains($0) }
+        }
+        let result = report
+        apply(.revocation, failure: nil) { $0.serverRevoked(result, now: $1) }
+    }
+
+    private func runRevocationWrite(_ write: SessionMachine.KeyringRevocation) async {
+        do {
+            switch write {
+            case .delete:
+                let existed = try await store.delete(connection: connection.id)
+                apply(.revocation, failure: nil) { $0.keyringWritten(write, existed: existed, now: $1) }
+            case .markPending(let tokens):
+                var item = identity(account: tokens.account)
+                item.label += " (revocation pending)"
+                try await store.save(tokens, for: item)
+                apply(.revocation, failure: nil) { $0.keyringWritten(write, existed: true, now: $1) }
+            case .revokeStored:
+                let stored = try await store.load(connection: connection.id)
+                apply(.revocation, failure: nil) { $0.loaded(stored, now: $1) }
+            }
+        } catch {
+            let failure = KeyringFailure.agentError(error, connection: connection.id)
+            if write == .revokeStored {
+                apply(.revocation, failure: failure) { $0.loadFailed(failure, now: $1) }
+            } else {
+                apply(.revocation, failure: failure) { $0.keyringWriteFailed(write, failure, now: $1) }
+            }
+        }
+    }
+
+    private func send(_ notice: SessionMachine.Notice) {
+        switch notice {
+        case .signInNeeded:
+            logger.warning("refresh refused; authorization needed")
+            notifier.send("Jira access for \(connection.name) expired", "Sign in again: jira-auth-agent login \(connection.id)")
+        case .keyringCannotSave:
+            notifier.send("Jira tokens for \(connection.name) not saved", "Unlock the login keyring; the agent keeps them until then. `jira-auth-agent status` shows more.")
+        case .serverLifetime(let note):
+            logger.warning("authorization server token lifetime", metadata: ["note": "\(note)"])
+        }
+    }
+
+    // MARK: Timers, start, reload, shutdown
+
+    private func syncTimer() {
+        guard let scheduler else { return }
+        let next = machine.wakeUp
+        guard next != scheduledAt else { return }
+        scheduledAt = next
+        scheduler.schedule(ObjectIdentifier(self), at: next) { [weak self] in await self?.timerFired() }
+    }
+
+    private func timerFired() {
+        scheduledAt = nil
+        perform(machine.timerFired(now: clock.now()))
+        afterEvent()
     }
 
     /// Loads at start-up so that proactive refresh runs without any caller.
     public func start() async {
-        do { try await loadIfNeeded() } catch {
-            logger.warning("cannot read the keyring at start", metadata: ["error": "\(error)"])
+        perform(machine.loadWanted())
+        afterEvent()
+        await wait(for: .load)
+        if let failure = outcomes[.load] {
+            logger.warning("cannot read the keyring at start", metadata: ["code": "\(failure.code.rawValue)"])
         }
     }
 
-    /// Stops the timers and waits for a refresh in flight to persist its result, so that
-    /// a replacement session (reload) never refreshes with an already-rotated token (S6).
+    /// The keyring may have changed (SIGHUP, an unlock, a `login` outside the agent): a
+    /// pending save or revocation write goes now, and a newer set in it is used.
+    public func keyringMayHaveChanged() {
+        perform(machine.keyringMayHaveChanged(now: clock.now()))
+        afterEvent()
+    }
+
+    /// Stops the timer, lets work in flight end, and writes what the keyring still owes
+    /// (a pending save or revocation), each bounded by the store's time limit, so that a
+    /// replacement session (reload) or the next start never uses an already-rotated token.
     public func shutdown() async {
-        stopped = true
-        cancelTimer()
-        authorizing?.cancel()
-        await settleRefresh()
-        cancelTimer()
-    }
-
-    /// Waits until no refresh is in flight (its outcome, success or not, is already applied).
-    private func settleRefresh() async {
-        while let refreshing { _ = try? await refreshing.value }
-    }
-
-    private func schedule(for tokens: TokenSet) {
-        guard proactiveRefresh, !stopped, tokens.refreshToken != nil,
-              let at = policy.refreshTime(obtainedAt: tokens.obtainedAt, expiresAt: tokens.expiresAt) else {
-            cancelTimer()
-            return
+        scheduler?.schedule(ObjectIdentifier(self), at: nil) { }
+        scheduledAt = nil
+        authorizationTask?.cancel()
+        for work in [SessionMachine.Work.refresh, .save, .revocation] { await wait(for: work) }
+        for action in machine.shutdownWrites() {
+            switch action {
+            case .save(let tokens): await runSave(tokens)
+            case .writeRevocation(let write): await runRevocationWrite(write)
+            default: break
+            }
         }
-        arm(at: at)
-    }
-
-    private func arm(at date: Date) {
-        guard proactiveRefresh, !stopped else { return }
-        timer?.cancel()
-        nextRefresh = date
-        let clock = self.clock
-        timer = Task { [weak self] in
-            do { try await clock.sleep(until: date) } catch { return }
-            await self?.timerFired()
-        }
-    }
-
-    private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
-        nextRefresh = nil
-    }
-
-    private func timerFired() async {
-        timer = nil
-        nextRefresh = nil
-        guard state.tokens != nil else { return }
-        _ = try? await refresh()
+        scheduler?.schedule(ObjectIdentifier(self), at: nil) { }
     }
 
     public func status() -> SessionStatus {
-        var account: String? = state.tokens?.account
-        if case .needsReauthorization(_, let a) = state { account = a }
+        let grant = machine.state.grant
+        var account = grant?.tokens.account
+        if case .unauthorized(.needsReauthorization(_, let a, _)) = machine.state { account = a }
+        var savePending = false
+        if case .pending = grant?.persistence { savePending = true }
+        var revocationPending = false
+        if case .revoked(let revoked) = machine.state { revocationPending = !revoked.unconfirmed.isEmpty || revoked.pendingWrite != nil }
         return SessionStatus(
-            connection: connection.id, name: connection.name, state: state.name, account: account,
-            expiresAt: state.tokens?.expiresAt, nextRefresh: nextRefresh, lastRefresh: lastRefresh,
-            lastError: lastError, hasRefreshToken: state.tokens?.refreshToken != nil,
+            connection: connection.id, name: connection.name, state: machine.state.name, account: account,
+            expiresAt: grant?.tokens.expiresAt, nextRefresh: machine.wakeUp, lastRefresh: machine.lastRefresh,
+            lastError: machine.lastError, hasRefreshToken: grant?.tokens.refreshToken != nil,
             jiraURL: connection.jiraURL.absoluteString, apiURL: connection.apiBaseURL.absoluteString,
             origin: connection.origin.isGlobal ? "global" : "user", isDefault: connection.isDefault,
             insecureLoopbackHTTP: connection.usesInsecureLoopbackHTTP,
-            authorizationPrompt: prompt.withLockedValue { $0 })
+            authorizationPrompt: prompt.withLockedValue { $0 },
+            savePending: savePending, revocationPending: revocationPending,
+            refreshFailures: machine.refreshFailures, retryAt: machine.refreshNotBefore,
+            expiryAssumed: grant?.tokens.expiryAssumed == true, serverNote: machine.serverNote)
     }
 
     private func identity(account: String?) -> ItemIdentity {
         ItemIdentity(connection: connection.id, jiraURL: connection.jiraURL.absoluteString, account: account,
                      label: "Jira tokens — \(connection.name)")
-    }
-
-    private func authorizationRequired() -> AgentError {
-        let reason: String
-        if case .needsReauthorization(let r, _) = state { reason = " (\(r))" } else { reason = "" }
-        return AgentError(.authorizationRequired, "Jira access for '\(connection.id)' needs authorization\(reason). Run: jira-auth-agent login \(connection.id)")
-    }
-
-    private func revokedDuringWork() -> AgentError {
-        AgentError(.authorizationRequired, "Access for '\(connection.id)' was revoked while the request was in progress. Run: jira-auth-agent login \(connection.id)")
     }
 }

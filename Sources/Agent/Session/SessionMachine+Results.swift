@@ -28,9 +28,15 @@ extension SessionMachine {
             // Another process saved a newer set (a `login` outside the agent, a SIGHUP).
             guard let stored, Self.supersedes(stored, grant.tokens), usable(stored) else { return [] }
             return adoptStored(stored, now: now)
-        case .revoked(let revoked):
+        case .revoked(var revoked):
+            if revoked.pendingWrite == .revokeStored { finish(.revocation) }
             guard let stored else {
-                if revoked.pendingWrite == .revokeStored { set(.revoked(Revoked(report: revoked.report, sets: revoked.sets, unconfirmed: []))) }
+                if revoked.pendingWrite == .revokeStored {
+                    revoked.pendingWrite = nil
+                    revoked.retryAt = nil
+                    revoked.report.keyringPending = false
+                    set(.revoked(revoked))
+                }
                 return []
             }
             if revoked.pendingWrite == .revokeStored, !revoked.sets.contains(where: { $0.accessToken == stored.accessToken }) || stored.revocationPending == true {
@@ -70,6 +76,11 @@ extension SessionMachine {
         switch state {
         case .loading: set(.unloaded)
         case .checkingRefusal(let grant, let reason): return giveUp(grant, reason: reason)
+        case .revoked(var revoked) where revoked.pendingWrite == .revokeStored:
+            finish(.revocation)
+            revoked.failures += 1
+            revoked.retryAt = now.addingTimeInterval(policy.saveRetry(attempt: revoked.failures))
+            set(.revoked(revoked))
         case .revoking(var revocation):
             // The set cannot be read: the barrier holds, and it is revoked once it can be.
             revocation.awaiting.remove(.load)
@@ -248,8 +259,8 @@ extension SessionMachine {
         return actions
     }
 
-    /// Absurd lifetimes made harmless (S15): below the floor counts as the floor, none as
-    /// the assumed lifetime (and then a plain 401 also gets one refresh).
+    /// Absurd lifetimes made harmless (S15): none counts as the assumed lifetime (and then a
+    /// plain 401 also gets one refresh); one below the floor is reported (`floored` applies it).
     func normalized(_ tokens: TokenSet) -> (TokenSet, String?) {
         var tokens = tokens
         guard let expiresAt = tokens.expiresAt else {
@@ -260,7 +271,6 @@ extension SessionMachine {
         if tokens.expiryAssumed == true { return (tokens, nil) }
         let lifetime = expiresAt.timeIntervalSince(tokens.obtainedAt)
         guard lifetime < policy.lifetimeFloor else { return (tokens, nil) }
-        tokens.expiresAt = tokens.obtainedAt.addingTimeInterval(policy.lifetimeFloor)
-        return (tokens, "The authorization server gives access tokens an expires_in of \(Int(max(lifetime, 0))) s; the agent uses \(Int(policy.lifetimeFloor)) s so as not to refresh in a loop. Ask the server's admin to raise the lifetime.")
+        return (tokens, "The authorization server gives access tokens an expires_in of \(Int(max(lifetime, 0))) s; the agent refreshes as if it were \(Int(policy.lifetimeFloor)) s so as not to refresh in a loop. Ask the server's admin to raise the lifetime.")
     }
 }

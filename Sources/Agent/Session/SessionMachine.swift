@@ -66,8 +66,12 @@ struct SessionMachine: Sendable {
             if !waited.contains(.load), !running.contains(.save) {
                 return join(.load, [.load(purpose: .lookForNewer)])
             }
-            let unfinished = revoked.unconfirmed.isEmpty && revoked.pendingWrite == nil ? "" : " The revocation is not finished; run it again: jira-auth-agent revoke \(connection)."
-            return (.fail(AgentError(.authorizationRequired, "Access for '\(connection)' was revoked.\(unfinished) To use it again: jira-auth-agent login \(connection)")), [])
+            // A finished revocation is over: the next interactive caller signs in again. An
+            // unfinished one comes first — a new sign-in's save would replace its record.
+            if revoked.unconfirmed.isEmpty, revoked.pendingWrite == nil {
+                return authorizeOrFail(interactive: interactive, waited: waited, failure: failure, absence: .none)
+            }
+            return (.fail(AgentError(.authorizationRequired, "Access for '\(connection)' was revoked, but the revocation is not finished; run it again first: jira-auth-agent revoke \(connection)")), [])
         case .unauthorized(let absence):
             if !waited.contains(.load), !running.contains(.authorize) {
                 return join(.load, [.load(purpose: .lookForNewer)])
@@ -116,6 +120,14 @@ struct SessionMachine: Sendable {
         return (.fail(authorizationRequired(absence)), [])
     }
 
+    /// Start-up: read the keyring, nothing more. A due refresh follows from the timer, in
+    /// the agent only — never from a command-line process (`status` with the agent down).
+    mutating func loadWanted() -> [Action] {
+        guard case .unloaded = state else { return [] }
+        state = .loading
+        return start(.load, [.load(purpose: .start)]).1
+    }
+
     /// The one authorization (explicit `login`, or a caller that may wait for it).
     mutating func authorizationWanted() -> (Answer, [Action]) {
         switch state {
@@ -123,6 +135,8 @@ struct SessionMachine: Sendable {
             return (.fail(AgentError(.authorizationRequired, "Access for '\(connection)' is being revoked; sign in once the revocation has finished.")), [])
         case .loading:
             return (.wait(.load), [])
+        case .revoked(let revoked) where !revoked.unconfirmed.isEmpty || revoked.pendingWrite != nil:
+            return (.fail(AgentError(.authorizationRequired, "The revocation of '\(connection)' is not finished; run it again first: jira-auth-agent revoke \(connection)")), [])
         default:
             if running.contains(.authorize) { return (.wait(.authorize), []) }
             // A rotated set still being saved is saved before starting over (S6).
@@ -141,9 +155,20 @@ struct SessionMachine: Sendable {
 
     // MARK: Refresh rules
 
+    /// `tokens` as the refresh schedule sees them: a lifetime below `policy.lifetimeFloor`
+    /// counts as the floor (S15: `expires_in` 0 or 1 must not refresh in a loop). Validity is
+    /// always the server's: a token it calls expired is never handed out.
+    func floored(_ tokens: TokenSet) -> TokenSet {
+        guard let expiresAt = tokens.expiresAt, expiresAt.timeIntervalSince(tokens.obtainedAt) < policy.lifetimeFloor else { return tokens }
+        var tokens = tokens
+        tokens.expiresAt = tokens.obtainedAt.addingTimeInterval(policy.lifetimeFloor)
+        return tokens
+    }
+
     /// A caller needs no more than half the token's lifetime: with 5-minute tokens,
     /// `min_valid = 600` would otherwise refresh on every call.
     func effectiveMinValid(_ minValid: TimeInterval, _ tokens: TokenSet) -> TimeInterval {
+        let tokens = floored(tokens)
         guard let expiresAt = tokens.expiresAt else { return minValid }
         let lifetime = expiresAt.timeIntervalSince(tokens.obtainedAt)
         return lifetime > 0 ? min(minValid, lifetime / 2) : minValid
@@ -192,7 +217,9 @@ struct SessionMachine: Sendable {
         switch state {
         case .authorized(let grant):
             var times: [Date] = []
-            if case .pending(_, let retryAt) = grant.persistence { times.append(retryAt) }
+            if case .pending(_, let retryAt) = grant.persistence, !running.contains(.save), !running.contains(.refresh) {
+                times.append(retryAt)
+            }
             if grant.tokens.refreshToken != nil, !running.contains(.refresh), !running.contains(.save),
                let at = refreshTime(grant) {
                 times.append(at)
@@ -207,8 +234,9 @@ struct SessionMachine: Sendable {
 
     /// The proactive refresh time of `grant`, after the breaker's earliest.
     func refreshTime(_ grant: Grant) -> Date? {
-        guard var at = policy.refreshTime(obtainedAt: grant.tokens.obtainedAt, expiresAt: grant.tokens.expiresAt, random: jitter) else { return nil }
-        if case .pending = grant.persistence, let expiresAt = grant.tokens.expiresAt {
+        let tokens = floored(grant.tokens)
+        guard var at = policy.refreshTime(obtainedAt: tokens.obtainedAt, expiresAt: tokens.expiresAt, random: jitter) else { return nil }
+        if case .pending = grant.persistence, let expiresAt = tokens.expiresAt {
             at = max(at, expiresAt.addingTimeInterval(-policy.urgentWindow))
         }
         if let notBefore = refreshNotBefore { at = max(at, notBefore) }

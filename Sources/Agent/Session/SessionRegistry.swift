@@ -42,11 +42,15 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
 
     public let cache: TokenCache
     public let dependencies: Dependencies
+    /// The one timer of every session (the agent runs it as a service); `nil` in CLI
+    /// processes, which never refresh on their own.
+    public let scheduler: RefreshScheduler?
     private let contents: NIOLockedValueBox<Contents>
 
     public init(catalog: ConnectionCatalog, dependencies: Dependencies) {
         self.dependencies = dependencies
         self.cache = TokenCache(clock: dependencies.clock)
+        self.scheduler = dependencies.proactiveRefresh ? RefreshScheduler(clock: dependencies.clock) : nil
         self.contents = NIOLockedValueBox(Contents(catalog: catalog, sessions: [:]))
         let sessions = Dictionary(uniqueKeysWithValues: catalog.connections.map { ($0.id, makeSession($0)) })
         contents.withLockedValue { $0.sessions = sessions }
@@ -59,7 +63,7 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
         let session = Session(connection: connection, client: client, store: d.store,
                               authorizer: Authorizer(launcher: d.launcher, logger: d.logger), cache: cache,
                               clock: d.clock, policy: d.policy, notifier: d.notifier, logger: d.logger,
-                              proactiveRefresh: d.proactiveRefresh)
+                              scheduler: scheduler)
         cache.adopt(connection.id, owner: session)
         return session
     }
@@ -92,15 +96,18 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
     }
 
     /// Replaces the catalog (SIGHUP). Unchanged connections keep their sessions (and
-    /// tokens); removed or changed ones are shut down.
+    /// tokens) and look in the keyring for a newer set (a `login` outside the agent);
+    /// removed or changed ones are shut down.
     public func reload(_ catalog: ConnectionCatalog) async {
         var fresh: [Session] = []
+        var kept: [Session] = []
         let stopped: [Session] = contents.withLockedValue { contents in
             var next: [String: Session] = [:]
             var stopped: [Session] = []
             for connection in catalog.connections {
                 if let existing = contents.sessions[connection.id], existing.connection == connection {
                     next[connection.id] = existing
+                    kept.append(existing)
                 } else {
                     let session = makeSession(connection)
                     next[connection.id] = session
@@ -118,6 +125,7 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
         }
         for session in stopped { await session.shutdown() }
         for session in fresh { await session.start() }
+        for session in kept { await session.keyringMayHaveChanged() }
     }
 
     public func shutdown() async {
@@ -130,11 +138,21 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
         cache.token(connection, minValid: minValid)
     }
 
+    public func expiryIsAssumed(connection: String) -> Bool {
+        cache.expiryAssumed(connection)
+    }
+
     public func accessToken(connection: String, minValid: TimeInterval, interactive: Bool) async throws -> TokenSet {
         try await session(connection).accessToken(minValid: minValid, interactive: interactive)
     }
 
     public func refreshAfterRejection(connection: String, rejected accessToken: String) async throws -> TokenSet {
         try await session(connection).refreshAfterRejection(rejected: accessToken)
+    }
+
+    /// Tells the sessions that the keyring may have changed (a `login` outside the agent).
+    public func keyringMayHaveChanged(connection: String? = nil) async throws {
+        let targets = try connection.map { [try session($0)] } ?? sessions
+        for session in targets { await session.keyringMayHaveChanged() }
     }
 }

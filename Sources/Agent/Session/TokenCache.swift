@@ -12,6 +12,7 @@ public final class TokenCache: Sendable {
         var accessToken: String
         var expiresAt: Date?
         var lifetime: TimeInterval?
+        var expiryAssumed: Bool
     }
     private struct State {
         var entries: [String: Entry] = [:]
@@ -30,7 +31,8 @@ public final class TokenCache: Sendable {
         let lifetime = tokens.expiresAt.map { $0.timeIntervalSince(tokens.obtainedAt) }
         state.withLockedValue { s in
             if let owner, s.owners[connection] != ObjectIdentifier(owner) { return }
-            s.entries[connection] = Entry(accessToken: tokens.accessToken, expiresAt: tokens.expiresAt, lifetime: lifetime)
+            s.entries[connection] = Entry(accessToken: tokens.accessToken, expiresAt: tokens.expiresAt, lifetime: lifetime,
+                                          expiryAssumed: tokens.expiryAssumed == true)
         }
     }
 
@@ -56,6 +58,11 @@ public final class TokenCache: Sendable {
             s.owners[connection] = nil
             s.entries[connection] = nil
         }
+    }
+
+    /// Whether the token held for `connection` has only an assumed expiry.
+    public func expiryAssumed(_ connection: String) -> Bool {
+        state.withLockedValue { $0.entries[connection]?.expiryAssumed ?? false }
     }
 
     /// The token if it stays valid for `minValid` seconds from `now`.
