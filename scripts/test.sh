@@ -3,7 +3,9 @@
 #  1. the keyring suite under a locked, an absent and a hung Secret Service;
 #  2. inside one private session with an unlocked gnome-keyring and the stack running
 #     (authorization server, Jira stand-in, headless Chromium as $BROWSER):
-#     the stack's smoke tests, then every Swift test.
+#     the stack's smoke tests, then every Swift test;
+#  3. in a session of their own, the tests that lock the keyring mid-run (they would
+#     disturb the keyring suites of pass 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -16,3 +18,5 @@ for mode in locked none hung; do
 done
 echo "== the full suite against the real stack"
 scripts/with-stack.sh -- bash -c '.venv/bin/python -m pytest -q tests/stack && swift test --skip-build'
+echo "== the tests that lock the keyring, alone"
+scripts/with-stack.sh -- env JAA_EXCLUSIVE_KEYRING=1 swift test --skip-build --filter KeyringLockEndToEnd

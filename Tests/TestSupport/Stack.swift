@@ -70,4 +70,25 @@ public struct Stack: Sendable {
         let object = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
         return object?["active"] as? Bool ?? false
     }
+
+    /// Makes the authorization server's `token` or `revoke` endpoint answer `status` with an
+    /// HTML page from now on (`0`: normal again).
+    public func fault(_ endpoint: String, status: Int) throws {
+        _ = try Run.capture(["curl", "-sf", "-X", "POST", "\(asURL)/test/fault?endpoint=\(endpoint)&status=\(status)"])
+    }
+
+    /// Makes the gateway stand-in refuse every bearer token with 401 `invalid_token`.
+    public func gatewayRefusesEverything(_ on: Bool) throws {
+        _ = try Run.capture(["curl", "-sf", "-X", "POST", "--data-binary", on ? "1" : "0", "\(jiraURL)/test/reject-all"])
+    }
+
+    /// Locks the login keyring, or unlocks it with the session's throwaway password
+    /// (`KEYRING_PASSWORD_FILE`, scripts/keyring-session.sh), without a prompt
+    /// (tests/stack/keyring_lock.py).
+    public func setKeyringLocked(_ locked: Bool) throws {
+        let python = env["STACK_PYTHON"] ?? Self.root.appendingPathComponent(".venv/bin/python").path
+        let script = Self.root.appendingPathComponent("tests/stack/keyring_lock.py").path
+        let out = try Run.capture(locked ? [python, script, "lock"] : [python, script, "unlock", value("KEYRING_PASSWORD_FILE")], timeout: 30)
+        guard out.status == 0 else { throw HarnessError("cannot \(locked ? "lock" : "unlock") the keyring: \(out.stderr)") }
+    }
 }

@@ -10,7 +10,8 @@ Environment:
   JIRA_INTROSPECT_CACHE_SECONDS (2; 0 disables)  JIRA_WORKERS (1; >1 forks processes sharing the
   socket, for benchmarks only: state and /test/stats are then per process)  JIRA_LOG (0)
   JIRA_DATA_DIR (attachments; default: a temp dir)
-Test-only, unauthenticated: GET /test/stats, POST /test/reset-stats, POST /test/reject-token
+Test-only, unauthenticated: GET /test/stats, POST /test/reset-stats, POST /test/reject-token,
+POST /test/reject-all
 (body: a token the gateway refuses from now on, as after a gateway key rotation; at the root).
 """
 import hashlib
@@ -68,6 +69,7 @@ class Store:
     def reset_stats(self):
         self.auth = {"none": 0, "not_bearer": 0, "invalid": 0, "valid": 0, "error": 0}
         self.rejected: set[str] = set()
+        self.reject_all = False
         self.token_hashes: set[str] = set()
 
     def create(self, project: str, summary: str, description: str, user: str) -> dict:
@@ -263,6 +265,14 @@ class Handler(BaseHTTPRequestHandler):
         path, self.query = url.path, parse_qs(url.query)
         if path in ("/test/stats", "/test/reset-stats"):
             return self.test_stats(path)
+        if path == "/test/reject-all" and self.command == "POST":
+            # Body "1": every bearer token is refused with 401 invalid_token, as a gateway
+            # whose token check is broken would; "0" ends it.
+            flag = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode().strip()
+            self._body_read = True
+            with STORE.lock:
+                STORE.reject_all = flag == "1"
+            return self.send_json(200, {"reject_all": flag == "1"})
         if path == "/test/reject-token" and self.command == "POST":
             token = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode().strip()
             self._body_read = True
@@ -294,7 +304,7 @@ class Handler(BaseHTTPRequestHandler):
             status = "not_bearer" if scheme.lower() != "bearer" or not token.strip() else "checking"
             token = token.strip()
         user = None
-        if status == "checking" and hashlib.sha256(token.encode()).hexdigest() in STORE.rejected:
+        if status == "checking" and (STORE.reject_all or hashlib.sha256(token.encode()).hexdigest() in STORE.rejected):
             status = "invalid"
         if status == "checking":
             try:

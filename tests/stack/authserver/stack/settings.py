@@ -40,6 +40,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "stack.testonly.TokenEndpointStatsMiddleware",  # TEST-ONLY counters
+    "stack.testonly.FaultMiddleware",  # TEST-ONLY: /test/fault
 ]
 ROOT_URLCONF = "stack.urls"
 TEMPLATES = [{

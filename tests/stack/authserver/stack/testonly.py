@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_save
 from django.dispatch import receiver
-from django.http import JsonResponse
+from django.http import JsonResponse, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from oauth2_provider.models import Grant, RefreshToken
@@ -48,6 +48,43 @@ class TokenEndpointStatsMiddleware:
         if response.status_code >= 400:
             _bump(f"token_error:{name}")
         return response
+
+
+_faults: dict = {}
+FAULT_PATHS = {"token": "/o/token/", "revoke": "/o/revoke_token/"}
+
+
+class FaultMiddleware:
+    """POST /test/fault?endpoint=token|revoke&status=N: from then on that endpoint answers N
+    with an HTML page, as a maintenance page or a broken proxy would (status=0 ends it).
+    Placed inside the stats middleware, so faulted calls are still counted."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with _lock:
+            faulted = {FAULT_PATHS[k]: v for k, v in _faults.items()}
+        status = faulted.get(request.path) if request.method == "POST" else None
+        if status:
+            return HttpResponse("<html><body><h1>Service unavailable</h1></body></html>",
+                                status=status, content_type="text/html")
+        return self.get_response(request)
+
+
+@csrf_exempt
+@require_POST
+def fault(request):
+    endpoint = request.GET.get("endpoint", "")
+    status = int(request.GET.get("status", "0"))
+    if endpoint not in FAULT_PATHS or not (status == 0 or 400 <= status <= 599):
+        return JsonResponse({"error": "endpoint must be token or revoke, status 0 or 400..599"}, status=400)
+    with _lock:
+        if status:
+            _faults[endpoint] = status
+        else:
+            _faults.pop(endpoint, None)
+    return JsonResponse({"endpoint": endpoint, "status": status})
 
 
 @receiver(post_save, sender=Grant)
