@@ -11,7 +11,8 @@ import Synchronization
 /// Calls run one at a time on a private serial dispatch queue, whose threads are not those of
 /// the cooperative pool. A timer trips the call's `GCancellable` at the deadline, which makes
 /// libsecret return `G_IO_ERROR_CANCELLED` at once; the caller is resumed at the deadline even
-/// if the blocked thread has not come back yet, so no caller ever waits longer than the bound.
+/// if the blocked thread has not come back yet. The deadline counts from the call's start: a
+/// caller waits at most its own bound plus those of the calls queued ahead of it.
 /// A call that timed out may still have reached the service (a store may have happened).
 final class BoundedCaller: Sendable {
     private let queue = DispatchQueue(label: "io.github.jira-auth-agent.keyring")
@@ -28,13 +29,16 @@ final class BoundedCaller: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 let once = ResumeOnce(continuation)
-                // Not cancelled when the call returns first: then it trips a spent
-                // GCancellable and finds the continuation already resumed.
-                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Self.nanoseconds(timeout))) {
-                    cancellation.expire()
-                    once.resume(with: .failure(timedOut))
-                }
                 queue.async {
+                    // The bound counts from when the call starts, not while it waited behind
+                    // another (issue 14): a save queued behind a slow read gets its whole
+                    // bound. Waiting stays bounded too, since each call ahead ends at its own
+                    // deadline. Not cancelled when the call returns first: then it trips a
+                    // spent GCancellable and finds the continuation already resumed.
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Self.nanoseconds(timeout))) {
+                        cancellation.expire()
+                        once.resume(with: .failure(timedOut))
+                    }
                     let result: Result<T, any Error>
                     do {
                         result = .success(try body(cancellation))

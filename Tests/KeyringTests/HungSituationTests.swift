@@ -66,6 +66,19 @@ struct HungSituationTests {
         #expect(await store.health() == .timedOut)
     }
 
+    @Test("a call queued behind another gets its whole bound, counted from its start")
+    func queuedCallGetsItsWholeBound() async throws {
+        // Two 1 s calls on one store run one after the other: the second is not timed out
+        // while it waits for the first (before, both ended at about 1 s, the second without
+        // ever reaching the Secret Service).
+        let start = clock.now
+        let first = Task { [store] in try await store.load(connection: "queued-a") }
+        let second = Task { [store] in try await store.load(connection: "queued-b") }
+        await #expect(throws: KeyringError.self) { try await first.value }
+        await #expect(throws: KeyringError.self) { try await second.value }
+        #expect(clock.now - start >= .milliseconds(1900), "took \(clock.now - start)")
+    }
+
     @Test("cancelling the task ends the call at once")
     func cancellation() async throws {
         let start = clock.now
