@@ -21,6 +21,12 @@ public struct DevicePollSchedule: Sendable, Equatable {
         interval = min(interval + 5, Self.maximumInterval)
     }
 
+    /// After a transient failure (no answer, a 5xx): the interval doubles, up to
+    /// `maximumInterval` (RFC 8628 §3.5: exponential backoff on connection timeouts).
+    public mutating func backOff() {
+        interval = min(interval * 2, Self.maximumInterval)
+    }
+
     /// When to poll next after a poll that finished at `date`; `nil` when that would be
     /// past the deadline (the device code has expired: report `.deviceExpired`).
     public func nextPoll(after date: Date) -> Date? {

@@ -24,20 +24,29 @@ struct DeviceAuthorization {
         } catch let error as OAuthError {
             throw AgentError(.authorizationFailed, "The device authorization for '\(connection.id)' was refused (\(error)).", underlying: error)
         }
-        if let complete = grant.verificationURIComplete {
-            announce("To authorize Jira access for '\(connection.name)', open\n  \(complete.absoluteString)\nand confirm the code \(grant.userCode).")
-        } else {
-            announce("To authorize Jira access for '\(connection.name)', open\n  \(grant.verificationURI.absoluteString)\nand enter the code \(grant.userCode).")
-        }
+        announce(Self.prompt(connection: connection.name, grant: grant))
         var schedule = DevicePollSchedule(interval: grant.interval, deadline: grant.expiresAt)
+        var unreachable: String?
         while true {
             let next = schedule.nextPoll(after: Date())
             guard let next else {
-                throw AgentError(.authorizationFailed, "The device code for '\(connection.id)' expired before it was confirmed; nothing was stored. Run `jira-auth-agent login \(connection.id) --no-browser` again.")
+                let why = unreachable.map { " The authorization server could not be reached at the last attempt (\($0))." } ?? ""
+                throw AgentError(.authorizationFailed, "The device code for '\(connection.id)' expired before it was confirmed; nothing was stored.\(why) Run `jira-auth-agent login \(connection.id) --no-browser` again.")
             }
             let wait = max(0, next.timeIntervalSinceNow)
             try await Task.sleep(for: .milliseconds(Int64(wait * 1000)))
-            switch try await client.pollDevice(deviceCode: grant.deviceCode) {
+            let outcome: DevicePollOutcome
+            do {
+                outcome = try await client.pollDevice(deviceCode: grant.deviceCode)
+            } catch let error as AgentError where error.code == .transient {
+                // The server went away for a moment: the code stays valid until it expires, so
+                // poll on, further apart (RFC 8628 §3.5).
+                unreachable = error.message
+                schedule.backOff()
+                logger.info("device poll failed; polling on", metadata: ["connection": "\(connection.id)", "interval": "\(Int(schedule.interval))"])
+                continue
+            }
+            switch outcome {
             case .pending:
                 continue
             case .slowDown:
@@ -49,9 +58,22 @@ struct DeviceAuthorization {
             case .tokens(let tokens):
                 logger.info("device authorization completed", metadata: ["connection": "\(connection.id)"])
                 return tokens
+            case .failed(let error) where error.isTransient:
+                unreachable = "\(error)"
+                schedule.backOff()
+                continue
             case .failed(let error):
-                throw AgentError(error.isTransient ? .transient : .authorizationFailed, "The device authorization for '\(connection.id)' failed (\(error)).", underlying: error)
+                throw AgentError(.authorizationFailed, "The device authorization for '\(connection.id)' failed (\(error)).", underlying: error)
             }
         }
+    }
+
+    /// What the person is asked to do, with the warning that defeats device-code phishing:
+    /// a code someone else sends you signs *their* program in as you.
+    static func prompt(connection name: String, grant: DeviceAuthorizationResponse) -> String {
+        let step = grant.verificationURIComplete.map { "open\n  \($0.absoluteString)\nand confirm the code \(grant.userCode)" }
+            ?? "open\n  \(grant.verificationURI.absoluteString)\nand enter the code \(grant.userCode)"
+        return "To authorize Jira access for '\(name)', \(step).\n"
+            + "Enter it only if you started this sign-in yourself (jira-auth-agent login) just now; never enter a code that someone sent you."
     }
 }
