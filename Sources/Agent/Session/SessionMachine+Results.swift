@@ -50,10 +50,8 @@ extension SessionMachine {
             }
             guard usable(stored), revoked.pendingWrite == nil || stored.obtainedAt > (revoked.sets.map(\.obtainedAt).max() ?? .distantPast) else { return [] }
             return adoptStored(stored, now: now)
-        case .revoking(var revocation):
-            if let stored, !revocation.tokens.contains(where: { $0.accessToken == stored.accessToken }) { revocation.tokens.append(stored) }
-            revocation.awaiting.remove(.load)
-            return advance(revocation)
+        case .revoking(let revocation):
+            return ended(.load, revocation, adding: stored)
         case .checkingRefusal(let grant, let reason):
             if let stored, Self.supersedes(stored, grant.tokens), usable(stored) {
                 return adoptStored(stored, now: now)
@@ -123,11 +121,9 @@ extension SessionMachine {
         switch state {
         case .refreshing:
             return holdNew(fresh, now: now)
-        case .revoking(var revocation):
+        case .revoking(let revocation):
             // Rotated at the server after the barrier went up: revoked, never saved (S12).
-            revocation.tokens.append(fresh)
-            revocation.awaiting.remove(.refresh)
-            return advance(revocation)
+            return ended(.refresh, revocation, adding: fresh)
         default:
             return []
         }
@@ -147,9 +143,8 @@ extension SessionMachine {
             recordRefreshFailure(now: now, message: error.message)
             set(.authorized(grant))
             return []
-        case .revoking(var revocation):
-            revocation.awaiting.remove(.refresh)
-            return advance(revocation)
+        case .revoking(let revocation):
+            return ended(.refresh, revocation)
         default:
             return []
         }
@@ -165,9 +160,8 @@ extension SessionMachine {
             set(.authorized(grant))
             if lastError?.hasPrefix("The keyring") == true { noteError(nil) }
             return [.publish(tokens)]
-        case .revoking(var revocation):
-            revocation.awaiting.remove(.save)
-            return advance(revocation)
+        case .revoking(let revocation):
+            return ended(.save, revocation)
         default:
             return []
         }
@@ -179,10 +173,8 @@ extension SessionMachine {
         switch state {
         case .authorized:
             return adoptStored(stored, now: now)
-        case .revoking(var revocation):
-            revocation.tokens.append(stored)
-            revocation.awaiting.remove(.save)
-            return advance(revocation)
+        case .revoking(let revocation):
+            return ended(.save, revocation, adding: stored)
         default:
             return []
         }
@@ -199,9 +191,8 @@ extension SessionMachine {
             set(.authorized(grant))
             noteError("The keyring cannot save the renewed tokens of '\(connection)' (\(error.message)); they are kept in memory and saved as soon as it can.")
             return [.publish(tokens)] + (failures == 1 ? [.notify(.keyringCannotSave)] : [])
-        case .revoking(var revocation):
-            revocation.awaiting.remove(.save)
-            return advance(revocation)
+        case .revoking(let revocation):
+            return ended(.save, revocation)
         default:
             return []
         }
@@ -224,10 +215,8 @@ extension SessionMachine {
             }
             set(.refreshing(Grant(tokens: tokens, persistence: .saved)))
             return (holdNew(tokens, now: now), nil)
-        case .revoking(var revocation):
-            revocation.tokens.append(tokens)
-            revocation.awaiting.remove(.authorize)
-            return (advance(revocation), AgentError(.authorizationFailed, "Access for '\(connection)' was revoked while the sign-in ran."))
+        case .revoking(let revocation):
+            return (ended(.authorize, revocation, adding: tokens), AgentError(.authorizationFailed, "Access for '\(connection)' was revoked while the sign-in ran."))
         default:
             return ([.revokeAtServer([tokens])], AgentError(.authorizationFailed, "The sign-in for '\(connection)' was no longer wanted."))
         }
@@ -240,9 +229,8 @@ extension SessionMachine {
         case .authorizing(let previous, let absence):
             set(previous.map { .authorized($0) } ?? .unauthorized(absence))
             return []
-        case .revoking(var revocation):
-            revocation.awaiting.remove(.authorize)
-            return advance(revocation)
+        case .revoking(let revocation):
+            return ended(.authorize, revocation)
         default:
             return []
         }

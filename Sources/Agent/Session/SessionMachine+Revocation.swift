@@ -43,6 +43,17 @@ extension SessionMachine {
         return [.unpublish] + advance(revocation)
     }
 
+    /// `work` that the revocation waited for has ended — having produced `tokens` to revoke
+    /// as well, if it made or found any.
+    mutating func ended(_ work: Work, _ revocation: Revocation, adding tokens: TokenSet? = nil) -> [Action] {
+        var revocation = revocation
+        if let tokens, !revocation.tokens.contains(where: { $0.accessToken == tokens.accessToken }) {
+            revocation.tokens.append(tokens)
+        }
+        revocation.awaiting.remove(work)
+        return advance(revocation)
+    }
+
     /// Moves the revocation on once nothing it waits for is running.
     mutating func advance(_ revocation: Revocation) -> [Action] {
         var revocation = revocation
