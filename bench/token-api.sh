@@ -17,6 +17,11 @@ fi
 REQUESTS=${REQUESTS:-5000}
 RUNS=${RUNS:-200}
 bin=${JIRA_AUTH_AGENT_BIN:-$root/.build-release/release/jira-auth-agent}
+# Run on its own (not through `make bench`), it builds what it measures.
+if [ -z "${JIRA_AUTH_AGENT_BIN:-}" ] && { [ ! -x "$bin" ] || [ ! -x "${bin}-full" ]; }; then
+  echo "building the release binaries…" >&2
+  (cd "$root" && scripts/build-release.sh >&2)
+fi
 [ -x "$bin" ] || { echo "no release binary at $bin (run: make release)" >&2; exit 69; }
 
 tmp=$(mktemp -d)
