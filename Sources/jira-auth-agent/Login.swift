@@ -71,7 +71,9 @@ enum LocalAgent {
         logger.logLevel = ProcessInfo.processInfo.environment["JIRA_AUTH_AGENT_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let store: any TokenStore = memoryStore ? MemoryStore() : SecretServiceStore()
         let secrets = memoryStore ? ClientSecretSource() : ClientSecretSource(store: SecretServiceClientSecretStore())
-        return SessionRegistry(catalog: loadCatalog(), dependencies: .init(store: store, secrets: secrets, logger: logger, proactiveRefresh: false))
+        return SessionRegistry(catalog: loadCatalog(), dependencies: .init(
+            store: store, secrets: secrets, logger: logger, proactiveRefresh: false,
+            revocations: memoryStore ? RevocationRecords() : .standard()))
     }
 }
 

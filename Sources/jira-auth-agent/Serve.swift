@@ -52,7 +52,9 @@ struct Serve: AsyncParsableCommand {
         // Client secrets set with `connections set-secret` live in the same Secret Service;
         // a memory-only agent has none (client_secret_file still works).
         let secrets = memoryStore ? ClientSecretSource() : ClientSecretSource(store: SecretServiceClientSecretStore())
-        let registry = SessionRegistry(catalog: catalog, dependencies: .init(store: store, secrets: secrets, notifier: .desktop, logger: logger))
+        let registry = SessionRegistry(catalog: catalog, dependencies: .init(
+            store: store, secrets: secrets, notifier: .desktop, logger: logger,
+            revocations: memoryStore ? RevocationRecords() : .standard()))
 
         let tcpPort: Int? = noProxy ? nil : proxyPort
         let proxyURL = ProxyURLBox()

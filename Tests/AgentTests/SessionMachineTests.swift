@@ -293,14 +293,14 @@ import Testing
         let at = t0.addingTimeInterval(95)
         _ = m.tokenWanted(minValid: 60, interactive: false, now: at)
         let (wait, actions) = m.revokeRequested(now: at)
-        #expect(waits(wait) == .revocation && actions == [.unpublish], "nothing goes to the server before the refresh ends")
+        #expect(waits(wait) == .revocation && actions == [.unpublish, .recordRevocation(at: at)], "nothing goes to the server before the refresh ends")
         #expect(failure(m.tokenWanted(minValid: 0, interactive: true, now: at).0) != nil, "no token during the revoke")
         let fresh = tokens(2, at: at)
         #expect(m.refreshed(fresh, now: at) == [.revokeAtServer([old, fresh])], "never saved, revoked")
         var report = RevocationReport(connection: "acme")
         report.revoked = ["refresh_token", "access_token"]
         #expect(m.serverRevoked(report, now: at) == [.writeRevocation(.delete)])
-        #expect(m.keyringWritten(.delete, existed: true, now: at).isEmpty)
+        #expect(m.keyringWritten(.delete, existed: true, now: at) == [.clearRevocationRecord])
         #expect(m.revocationReport?.deletedFromKeyring == true)
         // The old set read back from anywhere is never adopted again.
         _ = m.tokenWanted(minValid: 0, interactive: false, now: at)
@@ -326,7 +326,7 @@ import Testing
         #expect(restarted.state.name == "revoked")
         #expect(failure(restarted.tokenWanted(minValid: 0, interactive: true, now: t0, waited: [.load]).0)?.message.contains("revoke acme") == true)
         let (_, again) = restarted.revokeRequested(now: t0)
-        #expect(again == [.unpublish, .revokeAtServer([marked])])
+        #expect(again == [.unpublish, .recordRevocation(at: t0), .revokeAtServer([marked])])
         report.uncertain = []
         report.revoked = ["refresh_token", "access_token"]
         #expect(restarted.serverRevoked(report, now: t0) == [.writeRevocation(.delete)])
@@ -346,7 +346,7 @@ import Testing
         _ = m.tokenWanted(minValid: 0, interactive: false, now: t0)
         let onRead = m.loaded(set, now: t0)
         #expect(onRead == [.writeRevocation(.delete)], "the keyring answered: the deletion goes now")
-        #expect(m.keyringWritten(.delete, existed: true, now: t0).isEmpty)
+        #expect(m.keyringWritten(.delete, existed: true, now: t0) == [.clearRevocationRecord], "the note outside the keyring goes only now")
         #expect(m.revocationReport?.keyringPending == false)
         #expect(m.wakeUp == nil)
     }
@@ -354,7 +354,7 @@ import Testing
     @Test func aRevokeWhenTheKeyringCannotBeReadRevokesTheSetOnceItCan() {
         var m = machine()
         let (wait, actions) = m.revokeRequested(now: t0)
-        #expect(waits(wait) == .revocation && actions == [.unpublish, .load(purpose: .lookForNewer)])
+        #expect(waits(wait) == .revocation && actions == [.unpublish, .recordRevocation(at: t0), .load(purpose: .lookForNewer)])
         #expect(m.loadFailed(AgentError(.keyringLocked, "locked"), now: t0).isEmpty)
         #expect(m.revocationReport?.keyringPending == true)
         let set = tokens(1, at: t0)
@@ -394,9 +394,9 @@ import Testing
     @Test func revokeWhileUnauthorizedDeletesTheRecord() {
         var m = machine()
         let (_, actions) = m.revokeRequested(now: t0)
-        #expect(actions == [.unpublish, .load(purpose: .lookForNewer)])
+        #expect(actions == [.unpublish, .recordRevocation(at: t0), .load(purpose: .lookForNewer)])
         #expect(m.loaded(nil, now: t0) == [.writeRevocation(.delete)])
-        #expect(m.keyringWritten(.delete, existed: false, now: t0).isEmpty)
+        #expect(m.keyringWritten(.delete, existed: false, now: t0) == [.clearRevocationRecord])
         #expect(m.revocationReport?.deletedFromKeyring == false)
     }
 

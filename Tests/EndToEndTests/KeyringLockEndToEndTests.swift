@@ -81,4 +81,31 @@ struct KeyringLockEndToEnd {
         #expect(after.status == 0, "\(after.stderr)\n\(agent.log().suffix(2000))")
         #expect(try stack.stats().delta(before, "token_errors.refresh_token") == 0)
     }
+
+    @Test("revoke with the keyring locked until the agent stops: after a restart and an unlock the tokens never come back", .timeLimit(.minutes(3)))
+    func revokedWhileLockedStaysRevoked() throws {
+        defer { _ = try? stack.setKeyringLocked(false) }
+        let agent = try AgentHarness(stack: stack)
+        defer { agent.cleanUp() }
+        try agent.start()
+        let signIn = try agent.cli(["token", agent.connection, "--interactive", "--min-valid", "1"])
+        #expect(signIn.status == 0, "\(signIn.stderr)")
+        try stack.setKeyringLocked(true)
+        let revoke = try agent.cli(["revoke", agent.connection, "--json"])
+        #expect(revoke.status == 75, "the keyring write is still owed: \(revoke.stdout)\(revoke.stderr)")
+        #expect(revoke.stdout.contains("\"keyring_pending\" : true"), "\(revoke.stdout)")
+        #expect(try agent.cli(["token", agent.connection]).status == 77, "the barrier holds in memory")
+        agent.stop()   // SIGTERM: the deletion is tried once more, and fails: still locked
+        try agent.start()
+        try stack.setKeyringLocked(false)
+        // The old item is still in the keyring; it is a revocation to finish, never a token.
+        #expect(try !stack.keyringSecret(connection: agent.connection).isEmpty)
+        let after = try agent.cli(["token", agent.connection, "--interactive"])
+        #expect(after.status == 77 && after.stderr.contains("revoke \(agent.connection)"), "\(after.stdout)\(after.stderr)")
+        let finish = try agent.cli(["revoke", agent.connection])
+        #expect(finish.status == 0, "\(finish.stdout)\(finish.stderr)")
+        #expect(try stack.keyringSecret(connection: agent.connection).isEmpty)
+        // Signing in again works once the revocation is finished.
+        #expect(try agent.cli(["token", agent.connection, "--interactive", "--min-valid", "1"]).status == 0)
+    }
 }

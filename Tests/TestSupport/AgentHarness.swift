@@ -50,6 +50,7 @@ public final class AgentHarness: @unchecked Sendable {
     public var environment: [String: String] {
         var env = [
             "XDG_CONFIG_HOME": directory.appendingPathComponent("config").path,
+            "XDG_STATE_HOME": directory.appendingPathComponent("state").path,
             "XDG_CONFIG_DIRS": directory.appendingPathComponent("system").path,
             "JIRA_AUTH_AGENT_RUNTIME_DIR": runtimeDirectory,
         ]

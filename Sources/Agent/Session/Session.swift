@@ -20,6 +20,7 @@ public actor Session {
     let logger: Logger
     /// The agent's timer; `nil` in CLI processes, which never refresh on their own.
     let scheduler: RefreshScheduler?
+    let revocations: RevocationRecords
 
     private var machine: SessionMachine
     /// Callers waiting for work to end, and how each work last ended.
@@ -43,7 +44,7 @@ public actor Session {
 
     init(connection: Connection, client: ConnectionOAuthClient, store: any TokenStore, authorizer: Authorizer,
          cache: TokenCache, clock: any WallClock, policy: RefreshPolicy, notifier: Notifier, logger: Logger,
-         scheduler: RefreshScheduler?) {
+         scheduler: RefreshScheduler?, revocations: RevocationRecords = RevocationRecords()) {
         self.connection = connection
         self.client = client
         self.store = store
@@ -52,6 +53,7 @@ public actor Session {
         self.clock = clock
         self.notifier = notifier
         self.scheduler = scheduler
+        self.revocations = revocations
         var logger = logger
         logger[metadataKey: "connection"] = "\(connection.id)"
         self.logger = logger
@@ -166,6 +168,10 @@ public actor Session {
                 cache.remove(connection.id, owner: self)
             case .notify(let notice):
                 send(notice)
+            case .recordRevocation(let at):
+                revocations.record(connection.id, at: at)
+            case .clearRevocationRecord:
+                revocations.clear(connection.id)
             }
         }
     }
@@ -193,7 +199,7 @@ public actor Session {
 
     private func runLoad() async {
         do {
-            let stored = try await store.load(connection: connection.id)
+            let stored = try await readStored()
             apply(.load, failure: nil) { $0.loaded(stored, now: $1) }
         } catch {
             let failure = KeyringFailure.agentError(error, connection: connection.id)
@@ -213,6 +219,17 @@ public actor Session {
         }
     }
 
+    /// The keyring item, as the rules must see it: a set obtained before a revocation that
+    /// is not settled in the keyring yet (`RevocationRecords`) is that revocation's, never
+    /// tokens to use.
+    private func readStored() async throws -> TokenSet? {
+        guard var stored = try await store.load(connection: connection.id) else { return nil }
+        if stored.revocationPending != true, let revokedAt = revocations.revokedAt(connection.id), stored.obtainedAt <= revokedAt {
+            stored.revocationPending = true
+        }
+        return stored
+    }
+
     /// Only an OAuth verdict from the token endpoint (`authorizationRequired`) ends a grant;
     /// every other failure of a refresh is transient (S15).
     static func refreshFailure(_ error: any Error, connection: String) -> AgentError {
@@ -227,7 +244,7 @@ public actor Session {
     /// in): an older set never overwrites a newer one.
     private func runSave(_ tokens: TokenSet) async {
         do {
-            if let stored = try await store.load(connection: connection.id), stored.revocationPending != true,
+            if let stored = try await readStored(), stored.revocationPending != true,
                SessionMachine.supersedes(stored, tokens) {
                 logger.info("the keyring holds a newer token set; using it")
                 apply(.save, failure: nil) { $0.newerStored(stored, now: $1) }
@@ -298,7 +315,7 @@ public actor Session {
                 try await store.save(tokens, for: item)
                 apply(.revocation, failure: nil) { $0.keyringWritten(write, existed: true, now: $1) }
             case .revokeStored:
-                let stored = try await store.load(connection: connection.id)
+                let stored = try await readStored()
                 apply(.revocation, failure: nil) { $0.loaded(stored, now: $1) }
             }
         } catch {

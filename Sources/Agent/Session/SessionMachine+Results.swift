@@ -36,6 +36,7 @@ extension SessionMachine {
                     revoked.retryAt = nil
                     revoked.report.keyringPending = false
                     set(.revoked(revoked))
+                    return [.clearRevocationRecord]
                 }
                 return []
             }

@@ -9,7 +9,7 @@ extension SessionMachine {
     /// The user asked to revoke. The caller waits on `.revocation`, then reads `report`.
     mutating func revokeRequested(now: Date) -> (Answer, [Action]) {
         var revocation = Revocation(report: RevocationReport(connection: connection))
-        var actions: [Action] = [.unpublish]
+        var actions: [Action] = [.unpublish, .recordRevocation(at: now)]
         switch state {
         case .revoking:
             return (.wait(.revocation), [])
@@ -93,7 +93,7 @@ extension SessionMachine {
         switch state {
         case .revoking(var revocation):
             revocation.report.deletedFromKeyring = write == .delete && existed
-            return finishRevocation(revocation, pendingWrite: nil, now: now)
+            return finishRevocation(revocation, pendingWrite: nil, now: now) + [.clearRevocationRecord]
         case .revoked(var revoked):
             revoked.pendingWrite = nil
             revoked.retryAt = nil
@@ -101,7 +101,7 @@ extension SessionMachine {
             revoked.report.deletedFromKeyring = write == .delete && existed || revoked.report.deletedFromKeyring
             set(.revoked(revoked))
             noteError(revoked.unconfirmed.isEmpty ? nil : lastError)
-            return []
+            return [.clearRevocationRecord]
         default:
             return []
         }

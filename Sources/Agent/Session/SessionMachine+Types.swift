@@ -42,6 +42,12 @@ extension SessionMachine {
         case unpublish
         /// Tells the person (desktop notification).
         case notify(Notice)
+        /// Notes outside the keyring that the revocation began at this time: a stored set
+        /// obtained before it is never used again, even if the keyring could not be changed
+        /// before the agent stopped (`RevocationRecords`).
+        case recordRevocation(at: Date)
+        /// The keyring holds the revocation's outcome: the note goes.
+        case clearRevocationRecord
     }
 
     /// Why the keyring is read.

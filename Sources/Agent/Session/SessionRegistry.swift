@@ -18,12 +18,15 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
         public var logger: Logger
         /// Refresh ahead of expiry on timers: the daemon does; CLI processes must not.
         public var proactiveRefresh: Bool
+        /// Revocations not yet settled in the keyring (in memory unless given a file).
+        public var revocations: RevocationRecords
 
         public init(store: any TokenStore, http: OutboundHTTPClient = OutboundHTTPClient(), secrets: ClientSecretSource = ClientSecretSource(),
                     launcher: BrowserLauncher = BrowserLauncher(), clock: any WallClock = SystemWallClock(),
                     policy: RefreshPolicy = RefreshPolicy(), notifier: Notifier = .none, logger: Logger,
-                    proactiveRefresh: Bool = true) {
+                    proactiveRefresh: Bool = true, revocations: RevocationRecords = RevocationRecords()) {
             self.proactiveRefresh = proactiveRefresh
+            self.revocations = revocations
             self.store = store
             self.http = http
             self.secrets = secrets
@@ -63,7 +66,7 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
         let session = Session(connection: connection, client: client, store: d.store,
                               authorizer: Authorizer(launcher: d.launcher, logger: d.logger), cache: cache,
                               clock: d.clock, policy: d.policy, notifier: d.notifier, logger: d.logger,
-                              scheduler: scheduler)
+                              scheduler: scheduler, revocations: d.revocations)
         cache.adopt(connection.id, owner: session)
         return session
     }
