@@ -11,8 +11,9 @@ import Synchronization
 /// Calls run one at a time on a private serial dispatch queue, whose threads are not those of
 /// the cooperative pool. A timer trips the call's `GCancellable` at the deadline, which makes
 /// libsecret return `G_IO_ERROR_CANCELLED` at once; the caller is resumed at the deadline even
-/// if the blocked thread has not come back yet. The deadline counts from the call's start: a
-/// caller waits at most its own bound plus those of the calls queued ahead of it.
+/// if the blocked thread has not come back yet. The deadline counts from the call's start; a
+/// call waiting in the queue is let go after four times its bound, or when its task is
+/// cancelled, and then does not run.
 /// A call that timed out may still have reached the service (a store may have happened).
 final class BoundedCaller: Sendable {
     private let queue = DispatchQueue(label: "io.github.jira-auth-agent.keyring")
@@ -26,15 +27,22 @@ final class BoundedCaller: Sendable {
     ) async throws -> T {
         let cancellation = Cancellation()
         let timedOut = KeyringError(code: .timedOut, connection: connection, timeout: timeout)
+        let once = ResumeOnce<T>()
+        // Waiting in the queue is bounded too, even behind a call whose thread never comes
+        // back: four times the call's own bound from queueing, and a cancelled task is let go
+        // at once. A call let go before it started does not run.
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Self.nanoseconds(timeout * 4))) {
+            if cancellation.expireIfNotStarted() { once.resume(with: .failure(timedOut)) }
+        }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                let once = ResumeOnce(continuation)
+                once.attach(continuation)
                 queue.async {
+                    guard cancellation.start() else { return }
                     // The bound counts from when the call starts, not while it waited behind
                     // another (issue 14): a save queued behind a slow read gets its whole
-                    // bound. Waiting stays bounded too, since each call ahead ends at its own
-                    // deadline. Not cancelled when the call returns first: then it trips a
-                    // spent GCancellable and finds the continuation already resumed.
+                    // bound. Not cancelled when the call returns first: then it trips a spent
+                    // GCancellable and finds the continuation already resumed.
                     DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Self.nanoseconds(timeout))) {
                         cancellation.expire()
                         once.resume(with: .failure(timedOut))
@@ -49,7 +57,7 @@ final class BoundedCaller: Sendable {
                 }
             }
         } onCancel: {
-            cancellation.cancelForTask()
+            if cancellation.cancelForTask() { once.resume(with: .failure(CancellationError())) }
         }
     }
 
@@ -79,7 +87,7 @@ extension BoundedCaller {
     final class Cancellation: @unchecked Sendable {
         /// Pass to libsecret; valid while this object lives. GCancellable is thread-safe.
         let pointer: UnsafeMutablePointer<GCancellable>
-        private let state = Mutex<(expired: Bool, cancelledByTask: Bool)>((false, false))
+        private let state = Mutex<(expired: Bool, cancelledByTask: Bool, started: Bool)>((false, false, false))
 
         init() { pointer = g_cancellable_new() }
         deinit { g_object_unref(pointer) }
@@ -87,27 +95,63 @@ extension BoundedCaller {
         var expired: Bool { state.withLock { $0.expired } }
         var cancelledByTask: Bool { state.withLock { $0.cancelledByTask } }
 
+        /// The call begins; false when it was let go while it waited (then it must not run).
+        func start() -> Bool {
+            state.withLock { s in
+                guard !s.expired, !s.cancelledByTask else { return false }
+                s.started = true
+                return true
+            }
+        }
+
         func expire() {
             state.withLock { $0.expired = true }
             g_cancellable_cancel(pointer)
         }
 
-        func cancelForTask() {
-            state.withLock { $0.cancelledByTask = true }
+        /// Expires a call still waiting in the queue; true when it had not started.
+        func expireIfNotStarted() -> Bool {
+            state.withLock { s in
+                guard !s.started else { return false }
+                s.expired = true
+                return true
+            }
+        }
+
+        /// Cancels for the task; true when the call had not started (its caller goes now).
+        func cancelForTask() -> Bool {
+            let waiting = state.withLock { s -> Bool in
+                s.cancelledByTask = true
+                return !s.started
+            }
             g_cancellable_cancel(pointer)
+            return waiting
         }
     }
 
-    /// Resumes a continuation exactly once: first come (result or deadline), first served.
+    /// Resumes a continuation exactly once: first come (result, deadline, cancellation), first
+    /// served — also when that comes before the continuation exists.
     private final class ResumeOnce<T: Sendable>: @unchecked Sendable {
-        private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+        private let state = Mutex<(continuation: CheckedContinuation<T, any Error>?, early: Result<T, any Error>?, done: Bool)>((nil, nil, false))
 
-        init(_ continuation: CheckedContinuation<T, any Error>) { self.continuation = Mutex(continuation) }
+        init() {}
+
+        func attach(_ continuation: CheckedContinuation<T, any Error>) {
+            let early = state.withLock { s -> Result<T, any Error>? in
+                if let early = s.early { s.early = nil; return early }
+                s.continuation = continuation
+                return nil
+            }
+            if let early { continuation.resume(with: early) }
+        }
 
         func resume(with result: Result<T, any Error>) {
-            let pending = continuation.withLock { pending -> CheckedContinuation<T, any Error>? in
-                defer { pending = nil }
-                return pending
+            let pending = state.withLock { s -> CheckedContinuation<T, any Error>? in
+                guard !s.done else { return nil }
+                s.done = true
+                guard let continuation = s.continuation else { s.early = result; return nil }
+                s.continuation = nil
+                return continuation
             }
             pending?.resume(with: result)
         }

@@ -70,8 +70,10 @@ struct Serve: AsyncParsableCommand {
 
         let reloader = ReloadOnHangup(registry: registry, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server), .init(service: reloader), .init(service: SessionsService(registry: registry))]
-                + (registry.scheduler.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
+            services: (registry.scheduler.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? [])
+                // Shut down in reverse: the server first (no new callers), then the sessions
+                // (their owed keyring writes), then the timer.
+                + [.init(service: SessionsService(registry: registry)), .init(service: reloader), .init(service: server)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.info("agent ready", metadata: ["socket": "\(socketPath)", "proxy": "\(proxyURL.value ?? "-")", "connections": "\(catalog.connections.count)"])

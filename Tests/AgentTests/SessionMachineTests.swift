@@ -96,9 +96,10 @@ import Testing
         let actions = m.saveFailed(fresh, locked, now: at)
         #expect(actions == [.publish(fresh), .notify(.keyringCannotSave)], "held and served, the user told")
         #expect(served(m.tokenWanted(minValid: 60, interactive: false, now: at, waited: [.save]).0) == fresh)
-        // No further refresh while the save is pending, unless the token is about to expire.
-        let (a, x) = m.tokenWanted(minValid: 900, interactive: false, now: at.addingTimeInterval(20))
-        #expect(served(a) == fresh && refreshes(x) == 0)
+        // No further refresh while the save is pending, unless the token is about to expire:
+        // 50 s left is inside the refresh window (100 s) but not the urgent one (30 s).
+        let (a, x) = m.tokenWanted(minValid: 60, interactive: false, now: at.addingTimeInterval(950))
+        #expect(served(a) == fresh && refreshes(x) == 0, "no refresh while the save is pending")
         // The retry is the next wake-up, and a timer carries it out.
         let retry = at.addingTimeInterval(RefreshPolicy().saveRetry(attempt: 1))
         #expect(m.wakeUp == retry)
@@ -163,7 +164,7 @@ import Testing
         bob.account = "bob"
         let (actions, error) = m.authorized(bob, allowAccountSwitch: false, now: t0)
         #expect(error?.code == .authorizationFailed && error?.message.contains("--switch-account") == true)
-        #expect(actions == [.revokeAtServer([bob])], "the unwanted grant is not left behind")
+        #expect(actions == [.discard(bob)], "the unwanted grant is not left behind, and its revocation is no one else's")
         #expect(served(m.tokenWanted(minValid: 0, interactive: false, now: t0).0)?.account == "alice")
         _ = m.authorizationWanted()
         let (switched, none) = m.authorized(bob, allowAccountSwitch: true, now: t0)
@@ -196,7 +197,7 @@ import Testing
         #expect(requests >= 2, "refused tokens are still refreshed")
     }
 
-    @Test func aFailingTokenEndpointIsRetriedWithBackoffWhateverTheCallers() {
+    @Test func aFailingTokenEndpointIsRetriedWithBackoffWhateverTheCallers() throws {
         var m = loaded(tokens(0, at: t0.addingTimeInterval(-3590), lifetime: 3600))
         var requests = 0
         var now = t0
@@ -213,9 +214,11 @@ import Testing
         #expect(requests <= 6 && requests >= 3, "\(requests) token requests in a minute")
         // The grant is kept through it all.
         #expect(m.state.name == "authorized")
-        // Once the token has expired, callers are told when the agent retries.
-        let expired = m.tokenWanted(minValid: 0, interactive: false, now: t0.addingTimeInterval(20))
-        #expect(failure(expired.0)?.code == .transient || refreshes(expired.1) == 1)
+        // Once the token has expired and the back-off runs, callers are told when it retries.
+        let notBefore = try #require(m.refreshNotBefore)
+        let (expired, none) = m.tokenWanted(minValid: 0, interactive: false, now: notBefore.addingTimeInterval(-1))
+        #expect(failure(expired)?.code == .transient && failure(expired)?.message.contains("retries in 1 s") == true)
+        #expect(refreshes(none) == 0)
     }
 
     @Test func absurdLifetimesCannotCauseARefreshLoop() {
@@ -342,6 +345,10 @@ import Testing
         _ = m.keyringWriteFailed(.delete, AgentError(.keyringLocked, "locked"), now: t0)
         #expect(m.revocationReport?.keyringPending == true)
         #expect(m.lastError?.contains("keyring") == true)
+        // An unlock retries the write at once; it fails again (locked once more).
+        #expect(m.keyringMayHaveChanged(now: t0) == [.writeRevocation(.delete)])
+        #expect(m.wakeUp == nil, "no timer while the write runs")
+        _ = m.keyringWriteFailed(.delete, AgentError(.keyringLocked, "locked"), now: t0)
         // The old set, still in the keyring, is never served again.
         _ = m.tokenWanted(minValid: 0, interactive: false, now: t0)
         let onRead = m.loaded(set, now: t0)
@@ -351,14 +358,15 @@ import Testing
         #expect(m.wakeUp == nil)
     }
 
-    @Test func aRevokeWhenTheKeyringCannotBeReadRevokesTheSetOnceItCan() {
+    @Test func aRevokeWhenTheKeyringCannotBeReadRevokesTheSetOnceItCan() throws {
         var m = machine()
         let (wait, actions) = m.revokeRequested(now: t0)
         #expect(waits(wait) == .revocation && actions == [.unpublish, .recordRevocation(at: t0), .load(purpose: .lookForNewer)])
         #expect(m.loadFailed(AgentError(.keyringLocked, "locked"), now: t0).isEmpty)
         #expect(m.revocationReport?.keyringPending == true)
         let set = tokens(1, at: t0)
-        let retry = m.wakeUp!
+        let retry = try #require(m.wakeUp)
+        #expect(retry > t0, "retried after a back-off, not at once")
         #expect(m.timerFired(now: retry) == [.writeRevocation(.revokeStored)])
         // The actor carries `.revokeStored` out as a read; the set it finds is revoked.
         #expect(m.loaded(set, now: retry) == [.unpublish, .revokeAtServer([set])])
@@ -429,5 +437,83 @@ import Testing
         let m = loaded(tokens(1, at: t0, lifetime: 3600))
         // max(60 s, 10 % of the lifetime) before expiry, no jitter.
         #expect(m.wakeUp == t0.addingTimeInterval(3600 - 360))
+    }
+
+    // MARK: From the review of the first version
+
+    @Test func aRejectedTokenWaitsForTheRefreshAndTheSaveInFlight() {
+        var m = loaded(tokens(1, at: t0))
+        let at = t0.addingTimeInterval(30)
+        #expect(m.tokenRejected("at-1", plain: false, now: at).1 == [.refresh(tokens(1, at: t0))])
+        // Another caller saw the same refusal: it joins the refresh, not the refused token.
+        #expect(waits(m.tokenRejected("at-1", plain: false, now: at).0) == .refresh)
+        let fresh = tokens(2, at: at)
+        _ = m.refreshed(fresh, now: at)
+        // The new set is handed out once saved, also to a caller holding the old one.
+        #expect(waits(m.tokenRejected("at-1", plain: false, now: at, waited: [.refresh]).0) == .save)
+        _ = m.saved(fresh, now: at)
+        #expect(served(m.tokenRejected("at-1", plain: false, now: at, waited: [.refresh, .save]).0) == fresh)
+    }
+
+    @Test func anExplicitSignInReadsTheKeyringFirst() {
+        // Unloaded (a command-line `login`): the keyring is read before anything else.
+        var m = machine(proactive: false)
+        #expect(m.authorizationWanted().1 == [.load(purpose: .start)])
+        var marked = tokens(1, at: t0)
+        marked.revocationPending = true
+        _ = m.loaded(marked, now: t0)
+        #expect(failure(m.authorizationWanted(waited: [.load]).0)?.message.contains("revoke acme") == true,
+                "an unfinished revocation is not overwritten by a new sign-in")
+        // The account held is the one a new sign-in is checked against.
+        var n = machine(proactive: false)
+        _ = n.authorizationWanted()
+        _ = n.loaded(tokens(1, at: t0), now: t0)
+        #expect(n.authorizationWanted(waited: [.load]).1 == [.authorize])
+        var bob = tokens(2, at: t0)
+        bob.account = "bob"
+        #expect(n.authorized(bob, allowAccountSwitch: false, now: t0).1 != nil)
+        // A keyring that cannot be read stops the sign-in.
+        var o = machine(proactive: false)
+        _ = o.authorizationWanted()
+        let locked = AgentError(.keyringLocked, "locked")
+        _ = o.loadFailed(locked, now: t0)
+        #expect(failure(o.authorizationWanted(waited: [.load], failure: locked).0)?.code == .keyringLocked)
+    }
+
+    @Test func revokeAgainWhileTheLastOnesKeyringRetryRunsWaitsForIt() {
+        var m = loaded(tokens(1, at: t0))
+        _ = m.revokeRequested(now: t0)
+        var uncertain = RevocationReport(connection: "acme")
+        uncertain.uncertain = ["refresh_token", "access_token"]
+        let writes = m.serverRevoked(uncertain, now: t0)
+        guard case .writeRevocation(let write)? = writes.first else { Issue.record("no write: \(writes)"); return }
+        _ = m.keyringWriteFailed(write, AgentError(.keyringLocked, "locked"), now: t0)
+        #expect(m.keyringMayHaveChanged(now: t0) == [.writeRevocation(write)])
+        // The user runs `revoke` again meanwhile: it waits for that write, starting nothing.
+        let (answer, actions) = m.revokeRequested(now: t0)
+        #expect(waits(answer) == .revocation && actions.isEmpty)
+        _ = m.keyringWritten(write, existed: true, now: t0)
+        #expect(m.revocationReport?.uncertain == ["refresh_token", "access_token"], "the first revocation's report stays its own")
+        // Asked again, it revokes the unconfirmed set once more.
+        #expect(m.revokeRequested(now: t0).1.contains(.revokeAtServer([tokens(1, at: t0)])))
+    }
+
+    @Test func stoppingStartsNothingNewAndStillOwesTheSave() {
+        var m = loaded(tokens(1, at: t0, lifetime: 1000))
+        let at = t0.addingTimeInterval(950)
+        _ = m.tokenWanted(minValid: 60, interactive: false, now: at)
+        let fresh = tokens(2, at: at, lifetime: 1000)
+        _ = m.refreshed(fresh, now: at)
+        _ = m.saveFailed(fresh, AgentError(.keyringLocked, "locked"), now: at)
+        // A sign-in on top of the unsaved set; then shutdown.
+        #expect(m.authorizationWanted().1 == [.authorize])
+        m.stop()
+        #expect(m.shutdownWrites() == [.save(fresh)], "the held set is saved even during a sign-in")
+        #expect(m.wakeUp == nil)
+        _ = m.authorizationFailed(AgentError(.authorizationFailed, "cancelled"), now: at)
+        let late = at.addingTimeInterval(990)
+        #expect(refreshes(m.tokenWanted(minValid: 60, interactive: false, now: late).1) == 0, "no refresh after stop")
+        #expect(m.timerFired(now: late).isEmpty)
+        #expect(failure(m.authorizationWanted().0) != nil, "no sign-in after stop")
     }
 }

@@ -91,25 +91,32 @@ public actor Session {
         }, readLine: readLine, allowAccountSwitch: allowAccountSwitch)
         return try await answer { waited, failure in
             if waited.contains(.authorize) {
-                // The sign-in ended: its tokens once saved, or its failure.
+                // The sign-in ended: its tokens once saved (a save waited on before the
+                // sign-in was another set's), or its failure.
                 if let failure { return (.fail(failure), []) }
-                return machine.tokenWanted(minValid: 0, interactive: false, now: clock.now(), waited: waited, failure: nil)
+                return machine.tokenWanted(minValid: 0, interactive: false, now: clock.now(), waited: [.authorize], failure: nil)
             }
             if !machine.running.contains(.authorize) { authorization = context }
-            return machine.authorizationWanted()
+            return machine.authorizationWanted(waited: waited, failure: failure)
         }
     }
 
     /// Revokes at the server (refresh token first, RFC 7009 §2.1), then deletes the keyring
     /// item, or keeps it marked when the server did not confirm (`revoke` again finishes it).
     public func revoke() async throws -> RevocationReport {
-        let (answer, actions) = machine.revokeRequested(now: clock.now())
-        perform(actions)
-        afterEvent()
-        switch answer {
-        case .fail(let error): throw error
-        case .serve: break
-        case .wait(let work): await wait(for: work)
+        // At most twice: a keyring retry of the last revocation may have to end first.
+        for _ in 0..<2 {
+            var retryUnderWay = false
+            if case .revoked = machine.state, machine.running.contains(.revocation) { retryUnderWay = true }
+            let (answer, actions) = machine.revokeRequested(now: clock.now())
+            perform(actions)
+            afterEvent()
+            switch answer {
+            case .fail(let error): throw error
+            case .serve: break
+            case .wait(let work): await wait(for: work)
+            }
+            if !retryUnderWay { break }
         }
         guard let report = machine.revocationReport else {
             throw AgentError(.internalError, "the revocation of '\(connection.id)' ended without a report")
@@ -123,6 +130,7 @@ public actor Session {
     private func answer(_ ask: (Set<SessionMachine.Work>, AgentError?) -> (SessionMachine.Answer, [SessionMachine.Action])) async throws -> TokenSet {
         var waited: Set<SessionMachine.Work> = []
         var failure: AgentError?
+        var waits = 0
         while true {
             let (answer, actions) = ask(waited, failure)
             perform(actions)
@@ -131,10 +139,13 @@ public actor Session {
             case .serve(let tokens): return tokens
             case .fail(let error): throw error
             case .wait(let work):
-                let (inserted, _) = waited.insert(work)
-                guard inserted else {
-                    throw AgentError(.internalError, "the session of '\(connection.id)' asked to wait twice for the same work")
+                // Each kind of work is waited on about once per call (the rules never start
+                // one again for a caller that waited on it); the count bounds the loop anyway.
+                waits += 1
+                guard waits <= 8 else {
+                    throw AgentError(.internalError, "the session of '\(connection.id)' kept asking its caller to wait")
                 }
+                waited.insert(work)
                 await wait(for: work)
                 failure = outcomes[work]
             }
@@ -160,6 +171,11 @@ public actor Session {
                 authorizationTask?.cancel()
             case .revokeAtServer(let sets):
                 Task { await self.runServerRevocation(sets) }
+            case .discard(let tokens):
+                Task { [client, logger] in
+                    let report = await Revoker(client: client, logger: logger).revoke(tokens)
+                    logger.info("discarded sign-in revoked at the server", metadata: ["confirmed": "\(report.uncertain.isEmpty)"])
+                }
             case .writeRevocation(let write):
                 Task { await self.runRevocationWrite(write) }
             case .publish(let tokens):
@@ -343,7 +359,7 @@ public actor Session {
     // MARK: Timers, start, reload, shutdown
 
     private func syncTimer() {
-        guard let scheduler else { return }
+        guard let scheduler, !machine.stopping else { return }
         let next = machine.wakeUp
         guard next != scheduledAt else { return }
         scheduledAt = next
@@ -377,10 +393,15 @@ public actor Session {
     /// (a pending save or revocation), each bounded by the store's time limit, so that a
     /// replacement session (reload) or the next start never uses an already-rotated token.
     public func shutdown() async {
+        machine.stop()   // no refresh, sign-in or timer from now on
         scheduler?.schedule(ObjectIdentifier(self), at: nil) { }
         scheduledAt = nil
         authorizationTask?.cancel()
-        for work in [SessionMachine.Work.refresh, .save, .revocation] { await wait(for: work) }
+        // Every work in flight ends first (each is bounded: keyring calls, HTTP timeouts, the
+        // cancelled sign-in), so what it produced is among the writes owed below.
+        while let work = SessionMachine.Work.allCases.first(where: { machine.running.contains($0) }) {
+            await wait(for: work)
+        }
         for action in machine.shutdownWrites() {
             switch action {
             case .save(let tokens): await runSave(tokens)

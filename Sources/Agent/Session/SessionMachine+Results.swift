@@ -42,17 +42,20 @@ extension SessionMachine {
             }
             if revoked.pendingWrite == .revokeStored, !revoked.sets.contains(where: { $0.accessToken == stored.accessToken }) || stored.revocationPending == true {
                 // The keyring was locked when the revoke came; now the set is known: revoke it.
-                return beginRevocation(Revocation(tokens: [stored], report: RevocationReport(connection: connection)))
+                return beginRevocation(Revocation(tokens: [stored], report: RevocationReport(connection: connection)), now: now)
             }
             if revoked.sets.contains(where: { $0.accessToken == stored.accessToken }) || stored.revocationPending == true {
                 // The revoked set itself, still there (its deletion is pending): never served.
                 guard let write = revoked.pendingWrite, !running.contains(.revocation) else { return [] }
+                var writing = revoked
+                writing.retryAt = nil
+                set(.revoked(writing))
                 return start(.revocation, [.writeRevocation(write)]).1
             }
             guard usable(stored), revoked.pendingWrite == nil || stored.obtainedAt > (revoked.sets.map(\.obtainedAt).max() ?? .distantPast) else { return [] }
             return adoptStored(stored, now: now)
         case .revoking(let revocation):
-            return ended(.load, revocation, adding: stored)
+            return ended(.load, revocation, adding: stored, now: now)
         case .checkingRefusal(let grant, let reason):
             if let stored, Self.supersedes(stored, grant.tokens), usable(stored) {
                 return adoptStored(stored, now: now)
@@ -74,7 +77,11 @@ extension SessionMachine {
         noteError(error.message)
         switch state {
         case .loading: set(.unloaded)
-        case .checkingRefusal(let grant, let reason): return giveUp(grant, reason: reason)
+        case .checkingRefusal(let grant, _):
+            // The keyring could not be read again: no verdict yet. The refusal is retried
+            // after the back-off, and read again then (S6: re-read before giving up).
+            recordRefreshFailure(now: now, message: error.message)
+            set(.authorized(grant))
         case .revoked(var revoked) where revoked.pendingWrite == .revokeStored:
             finish(.revocation)
             revoked.failures += 1
@@ -84,7 +91,7 @@ extension SessionMachine {
             // The set cannot be read: the barrier holds, and it is revoked once it can be.
             revocation.awaiting.remove(.load)
             revocation.unreadable = true
-            return advance(revocation)
+            return advance(revocation, now: now)
         default: break
         }
         return []
@@ -124,7 +131,7 @@ extension SessionMachine {
             return holdNew(fresh, now: now)
         case .revoking(let revocation):
             // Rotated at the server after the barrier went up: revoked, never saved (S12).
-            return ended(.refresh, revocation, adding: fresh)
+            return ended(.refresh, revocation, adding: fresh, now: now)
         default:
             return []
         }
@@ -145,7 +152,7 @@ extension SessionMachine {
             set(.authorized(grant))
             return []
         case .revoking(let revocation):
-            return ended(.refresh, revocation)
+            return ended(.refresh, revocation, now: now)
         default:
             return []
         }
@@ -162,7 +169,7 @@ extension SessionMachine {
             if lastError?.hasPrefix("The keyring") == true { noteError(nil) }
             return [.publish(tokens)]
         case .revoking(let revocation):
-            return ended(.save, revocation)
+            return ended(.save, revocation, now: now)
         default:
             return []
         }
@@ -175,7 +182,7 @@ extension SessionMachine {
         case .authorized:
             return adoptStored(stored, now: now)
         case .revoking(let revocation):
-            return ended(.save, revocation, adding: stored)
+            return ended(.save, revocation, adding: stored, now: now)
         default:
             return []
         }
@@ -193,7 +200,7 @@ extension SessionMachine {
             noteError("The keyring cannot save the renewed tokens of '\(connection)' (\(error.message)); they are kept in memory and saved as soon as it can.")
             return [.publish(tokens)] + (failures == 1 ? [.notify(.keyringCannotSave)] : [])
         case .revoking(let revocation):
-            return ended(.save, revocation)
+            return ended(.save, revocation, now: now)
         default:
             return []
         }
@@ -212,14 +219,14 @@ extension SessionMachine {
             if let before, let now = tokens.account, before != now, !allowAccountSwitch {
                 set(previous.map { .authorized($0) } ?? .unauthorized(absence))
                 let error = AgentError(.authorizationFailed, "You signed in as '\(now)', but '\(connection)' was used as '\(before)'. The new sign-in was discarded. To switch accounts: jira-auth-agent login \(connection) --switch-account")
-                return ([.revokeAtServer([tokens])], error)
+                return ([.discard(tokens)], error)
             }
             set(.refreshing(Grant(tokens: tokens, persistence: .saved)))
             return (holdNew(tokens, now: now), nil)
         case .revoking(let revocation):
-            return (ended(.authorize, revocation, adding: tokens), AgentError(.authorizationFailed, "Access for '\(connection)' was revoked while the sign-in ran."))
+            return (ended(.authorize, revocation, adding: tokens, now: now), AgentError(.authorizationFailed, "Access for '\(connection)' was revoked while the sign-in ran."))
         default:
-            return ([.revokeAtServer([tokens])], AgentError(.authorizationFailed, "The sign-in for '\(connection)' was no longer wanted."))
+            return ([.discard(tokens)], AgentError(.authorizationFailed, "The sign-in for '\(connection)' was no longer wanted."))
         }
     }
 
@@ -231,7 +238,7 @@ extension SessionMachine {
             set(previous.map { .authorized($0) } ?? .unauthorized(absence))
             return []
         case .revoking(let revocation):
-            return ended(.authorize, revocation)
+            return ended(.authorize, revocation, now: now)
         default:
             return []
         }

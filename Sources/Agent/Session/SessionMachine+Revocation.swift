@@ -13,6 +13,10 @@ extension SessionMachine {
         switch state {
         case .revoking:
             return (.wait(.revocation), [])
+        case .revoked where running.contains(.revocation):
+            // The keyring retry of the last revocation is under way: it ends first, then the
+            // caller asks again (`Session.revoke`), so no result lands in the wrong revocation.
+            return (.wait(.revocation), [])
         case .unloaded, .loading, .unauthorized:
             // Whatever the keyring holds (a dead grant's record, a pending revocation).
             revocation.awaiting.insert(.load)
@@ -21,6 +25,11 @@ extension SessionMachine {
             if let previous { revocation.tokens.append(previous.tokens) }
             revocation.awaiting.insert(.authorize)
             actions.append(.cancelAuthorization)
+            if previous == nil {
+                // Whatever the keyring holds is revoked too, not deleted unrevoked.
+                revocation.awaiting.insert(.load)
+                if !running.contains(.load) { running.insert(.load); actions.append(.load(purpose: .lookForNewer)) }
+            }
         case .authorized(let grant), .refreshing(let grant), .checkingRefusal(let grant, _):
             revocation.tokens.append(grant.tokens)
         case .revoked(let revoked):
@@ -34,35 +43,35 @@ extension SessionMachine {
         // not land after the deletion: both end first.
         for work in [Work.refresh, .save, .load] where running.contains(work) { revocation.awaiting.insert(work) }
         running.insert(.revocation)
-        return (.wait(.revocation), actions + advance(revocation))
+        return (.wait(.revocation), actions + advance(revocation, now: now))
     }
 
     /// A revocation the rules start themselves (a set found once the keyring could be read).
-    mutating func beginRevocation(_ revocation: Revocation) -> [Action] {
+    mutating func beginRevocation(_ revocation: Revocation, now: Date) -> [Action] {
         running.insert(.revocation)
-        return [.unpublish] + advance(revocation)
+        return [.unpublish] + advance(revocation, now: now)
     }
 
     /// `work` that the revocation waited for has ended — having produced `tokens` to revoke
     /// as well, if it made or found any.
-    mutating func ended(_ work: Work, _ revocation: Revocation, adding tokens: TokenSet? = nil) -> [Action] {
+    mutating func ended(_ work: Work, _ revocation: Revocation, adding tokens: TokenSet? = nil, now: Date) -> [Action] {
         var revocation = revocation
         if let tokens, !revocation.tokens.contains(where: { $0.accessToken == tokens.accessToken }) {
             revocation.tokens.append(tokens)
         }
         revocation.awaiting.remove(work)
-        return advance(revocation)
+        return advance(revocation, now: now)
     }
 
     /// Moves the revocation on once nothing it waits for is running.
-    mutating func advance(_ revocation: Revocation) -> [Action] {
+    mutating func advance(_ revocation: Revocation, now: Date) -> [Action] {
         var revocation = revocation
         defer { if case .revoking = state { set(.revoking(revocation)) } }
         set(.revoking(revocation))
         guard revocation.awaiting.isEmpty, !revocation.atServer, !revocation.writingKeyring else { return [] }
         if revocation.unreadable, revocation.tokens.isEmpty {
             // Nothing known to revoke yet: the keyring is read, and revoked, when it can be.
-            return finishRevocation(revocation, pendingWrite: .revokeStored, now: nil)
+            return finishRevocation(revocation, pendingWrite: .revokeStored, now: now)
         }
         if revocation.tokens.isEmpty {
             revocation.writingKeyring = true
@@ -122,7 +131,7 @@ extension SessionMachine {
         }
     }
 
-    private mutating func finishRevocation(_ revocation: Revocation, pendingWrite: KeyringRevocation?, now: Date?,
+    private mutating func finishRevocation(_ revocation: Revocation, pendingWrite: KeyringRevocation?, now: Date,
                                            error: AgentError? = nil) -> [Action] {
         finish(.revocation)
         var report = revocation.report
@@ -131,7 +140,7 @@ extension SessionMachine {
         var revoked = Revoked(report: report, sets: revocation.tokens, unconfirmed: unconfirmed, pendingWrite: pendingWrite)
         if pendingWrite != nil {
             revoked.failures = 1
-            revoked.retryAt = (now ?? .distantPast).addingTimeInterval(policy.saveRetry(attempt: 1))
+            revoked.retryAt = now.addingTimeInterval(policy.saveRetry(attempt: 1))
         }
         set(.revoked(revoked))
         var notes: [String] = []

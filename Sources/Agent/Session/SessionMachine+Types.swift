@@ -33,6 +33,9 @@ extension SessionMachine {
         case cancelAuthorization
         /// RFC 7009 at the server, refresh token first → `serverRevoked`.
         case revokeAtServer([TokenSet])
+        /// Revokes a set nobody wants (a sign-in as another account) at the server; its
+        /// outcome is only logged, never taken for a revocation's.
+        case discard(TokenSet)
         /// Deletes the keyring item, or keeps it marked as a pending revocation →
         /// `keyringWritten` or `keyringWriteFailed`.
         case writeRevocation(KeyringRevocation)

@@ -36,6 +36,9 @@ struct SessionMachine: Sendable {
     private(set) var lastError: String?
     /// A server problem the user should know about (an absurd `expires_in`).
     private(set) var serverNote: String?
+    /// Set at shutdown (and when a reload replaces the session): no refresh, sign-in or
+    /// timer any more; what is held is still served while valid, and saved.
+    private(set) var stopping = false
 
     init(connection: String, binding: String, policy: RefreshPolicy, proactive: Bool, jitter: Double) {
         self.connection = connection
@@ -129,8 +132,13 @@ struct SessionMachine: Sendable {
     }
 
     /// The one authorization (explicit `login`, or a caller that may wait for it).
-    mutating func authorizationWanted() -> (Answer, [Action]) {
+    mutating func authorizationWanted(waited: Set<Work> = [], failure: AgentError? = nil) -> (Answer, [Action]) {
         switch state {
+        case .unloaded:
+            // What the keyring holds first: an unfinished revocation, the account to keep.
+            if let failure, waited.contains(.load) { return (.fail(failure), []) }
+            state = .loading
+            return start(.load, [.load(purpose: .start)])
         case .revoking:
             return (.fail(AgentError(.authorizationRequired, "Access for '\(connection)' is being revoked; sign in once the revocation has finished.")), [])
         case .loading:
@@ -145,7 +153,11 @@ struct SessionMachine: Sendable {
         }
     }
 
+    /// Shutdown begins: nothing new starts; the writes still owed follow (`shutdownWrites`).
+    mutating func stop() { stopping = true }
+
     private mutating func beginAuthorization() -> (Answer, [Action]) {
+        if stopping { return (.fail(AgentError(.authorizationRequired, "The agent is stopping; sign in once it runs again: jira-auth-agent login \(connection)")), []) }
         var absence = Absence.none
         if case .unauthorized(let a) = state { absence = a }
         if case .revoked = state { absence = .none }
@@ -178,7 +190,7 @@ struct SessionMachine: Sendable {
     /// and back-off passed, and — while a save is pending — only when the token is about
     /// to expire (each refresh would rotate another set the keyring cannot take).
     func mayRefresh(_ grant: Grant, now: Date, urgent: Bool = false) -> Bool {
-        guard grant.tokens.refreshToken != nil, !running.contains(.refresh), !running.contains(.save) else { return false }
+        guard !stopping, grant.tokens.refreshToken != nil, !running.contains(.refresh), !running.contains(.save) else { return false }
         if let notBefore = refreshNotBefore, now < notBefore { return false }
         if let last = lastTokenRequest, now.timeIntervalSince(last) < policy.minimumInterval { return false }
         if case .pending = grant.persistence {
@@ -198,14 +210,19 @@ struct SessionMachine: Sendable {
     /// shared interval; otherwise the current token, and the 401 goes back to the caller.
     mutating func tokenRejected(_ rejected: String, plain: Bool, now: Date, waited: Set<Work> = [],
                                 failure: AgentError? = nil) -> (Answer, [Action]) {
-        guard let grant = state.grant, case .authorized = state, !waited.contains(.refresh) else {
-            return tokenWanted(minValid: 0, interactive: false, now: now, waited: waited.union([.refresh]), failure: failure)
+        switch state {
+        case .refreshing where !waited.contains(.refresh):
+            return (.wait(.refresh), [])
+        case .authorized(let grant):
+            // S6: a set still being saved is handed out once saved, as to any caller.
+            if case .saving = grant.persistence, !waited.contains(.save) { return (.wait(.save), []) }
+            if grant.tokens.accessToken != rejected { return (.serve(grant.tokens), []) }
+            if plain, grant.tokens.expiryAssumed != true { return (.serve(grant.tokens), []) }
+            if !waited.contains(.refresh), mayRefresh(grant, now: now, urgent: true) { return beginRefresh(grant, now: now) }
+            return (.serve(grant.tokens), [])
+        default:
+            return tokenWanted(minValid: 0, interactive: false, now: now, waited: waited, failure: failure)
         }
-        if grant.tokens.accessToken != rejected { return (.serve(grant.tokens), []) }
-        if plain, grant.tokens.expiryAssumed != true { return (.serve(grant.tokens), []) }
-        if running.contains(.refresh) { return (.wait(.refresh), []) }
-        if mayRefresh(grant, now: now, urgent: true) { return beginRefresh(grant, now: now) }
-        return (.serve(grant.tokens), [])
     }
 
     // MARK: Timers
@@ -213,7 +230,7 @@ struct SessionMachine: Sendable {
     /// When the session next needs a timer: the proactive refresh (pushed back by the
     /// breaker), a save retry, a revocation's keyring write retry. `nil`: no wake-up at all.
     var wakeUp: Date? {
-        guard proactive else { return nil }
+        guard proactive, !stopping else { return nil }
         switch state {
         case .authorized(let grant):
             var times: [Date] = []
@@ -226,7 +243,7 @@ struct SessionMachine: Sendable {
             }
             return times.min()
         case .revoked(let revoked):
-            return revoked.pendingWrite == nil ? nil : revoked.retryAt
+            return revoked.pendingWrite == nil || running.contains(.revocation) ? nil : revoked.retryAt
         default:
             return nil
         }
@@ -246,7 +263,7 @@ struct SessionMachine: Sendable {
 
     /// A timer fired: whatever is due runs.
     mutating func timerFired(now: Date) -> [Action] {
-        guard proactive else { return [] }
+        guard proactive, !stopping else { return [] }
         switch state {
         case .authorized(var grant):
             if case .pending(let failures, let retryAt) = grant.persistence, retryAt <= now, !running.contains(.save), !running.contains(.refresh) {
@@ -293,15 +310,13 @@ struct SessionMachine: Sendable {
         }
     }
 
-    /// At shutdown: the writes still owed to the keyring (bounded by the store's timeout).
+    /// At shutdown: the writes still owed to the keyring (bounded by the store's timeout) —
+    /// also a held set whose save failed while a sign-in ran on top of it.
     func shutdownWrites() -> [Action] {
-        switch state {
-        case .authorized(let grant):
-            if case .pending = grant.persistence { return [.save(grant.tokens)] }
-        case .revoked(let revoked):
-            if let write = revoked.pendingWrite { return [.writeRevocation(write)] }
-        default: break
+        if case .revoked(let revoked) = state, let write = revoked.pendingWrite, write != .revokeStored {
+            return [.writeRevocation(write)]
         }
+        if let grant = state.grant, case .pending = grant.persistence { return [.save(grant.tokens)] }
         return []
     }
 

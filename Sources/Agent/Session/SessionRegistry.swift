@@ -102,6 +102,15 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
     /// tokens) and look in the keyring for a newer set (a `login` outside the agent);
     /// removed or changed ones are shut down.
     public func reload(_ catalog: ConnectionCatalog) async {
+        // The sessions being replaced or removed stop first — a refresh in flight ends and
+        // what they owe the keyring is written — before their successors become visible and
+        // read the keyring (S6: never refresh with an already-rotated token).
+        let replaced: [Session] = contents.withLockedValue { contents in
+            contents.sessions.compactMap { id, session in
+                catalog.connections.first { $0.id == id } == session.connection ? nil : session
+            }
+        }
+        for session in replaced { await session.shutdown() }
         var fresh: [Session] = []
         var kept: [Session] = []
         let stopped: [Session] = contents.withLockedValue { contents in
@@ -126,7 +135,7 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
             contents = Contents(catalog: catalog, sessions: next)
             return stopped
         }
-        for session in stopped { await session.shutdown() }
+        for session in stopped where !replaced.contains(where: { $0 === session }) { await session.shutdown() }
         for session in fresh { await session.start() }
         for session in kept { await session.keyringMayHaveChanged() }
     }
