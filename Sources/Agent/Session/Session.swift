@@ -409,7 +409,6 @@ public actor Session {
             default: break
             }
         }
-        scheduler?.schedule(ObjectIdentifier(self), at: nil) { }
     }
 
     public func status() -> SessionStatus {

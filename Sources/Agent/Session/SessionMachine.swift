@@ -57,9 +57,7 @@ struct SessionMachine: Sendable {
                               waited: Set<Work> = [], failure: AgentError? = nil) -> (Answer, [Action]) {
         switch state {
         case .unloaded:
-            if let failure, waited.contains(.load) { return (.fail(failure), []) }
-            state = .loading
-            return start(.load, [.load(purpose: .start)])
+            return firstLoad(waited: waited, failure: failure)
         case .loading:
             return (.wait(.load), [])
         case .revoking:
@@ -127,8 +125,15 @@ struct SessionMachine: Sendable {
     /// the agent only — never from a command-line process (`status` with the agent down).
     mutating func loadWanted() -> [Action] {
         guard case .unloaded = state else { return [] }
+        return firstLoad(waited: [], failure: nil).1
+    }
+
+    /// The keyring's first read (again after it failed) — unless this caller already waited
+    /// on a read that failed: then that failure is its answer.
+    private mutating func firstLoad(waited: Set<Work>, failure: AgentError?) -> (Answer, [Action]) {
+        if let failure, waited.contains(.load) { return (.fail(failure), []) }
         state = .loading
-        return start(.load, [.load(purpose: .start)]).1
+        return start(.load, [.load(purpose: .start)])
     }
 
     /// The one authorization (explicit `login`, or a caller that may wait for it).
@@ -136,9 +141,7 @@ struct SessionMachine: Sendable {
         switch state {
         case .unloaded:
             // What the keyring holds first: an unfinished revocation, the account to keep.
-            if let failure, waited.contains(.load) { return (.fail(failure), []) }
-            state = .loading
-            return start(.load, [.load(purpose: .start)])
+            return firstLoad(waited: waited, failure: failure)
         case .revoking:
             return (.fail(AgentError(.authorizationRequired, "Access for '\(connection)' is being revoked; sign in once the revocation has finished.")), [])
         case .loading:

@@ -161,10 +161,4 @@ public final class SessionRegistry: AccessTokenProvider, Sendable {
     public func refreshAfterRejection(connection: String, rejected accessToken: String) async throws -> TokenSet {
         try await session(connection).refreshAfterRejection(rejected: accessToken)
     }
-
-    /// Tells the sessions that the keyring may have changed (a `login` outside the agent).
-    public func keyringMayHaveChanged(connection: String? = nil) async throws {
-        let targets = try connection.map { [try session($0)] } ?? sessions
-        for session in targets { await session.keyringMayHaveChanged() }
-    }
 }
