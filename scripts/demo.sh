@@ -2,7 +2,8 @@
 # The demo (README: `make demo`): starts the local stack (authorization server, Jira
 # stand-in) in a private keyring session, starts the agent with a demo connection,
 # authorizes in a browser — yours when a display is present, else headless Chromium —
-# performs Jira actions through the proxy, shows `status`, then stops everything.
+# performs Jira actions through the proxy (the jira library, then the board client
+# share/examples/jira-board.py), shows `status`, then stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -80,6 +81,17 @@ again.update(summary="Updated through jira-auth-agent")
 print("updated:", jira.issue(issue.key).fields.summary)
 print("search:", [i.key for i in jira.search_issues("project = DEMO")])
 PY
+# The board client to copy (share/examples/jira-board.py): the jira library, no token of its own.
+board() {
+  say "python3 share/examples/jira-board.py $*"
+  "$STACK_PYTHON" share/examples/jira-board.py "$@"
+}
+say "export JIRA_URL=$proxy   # the board client's server: the agent's proxy"
+export JIRA_URL=$proxy
+board boards
+board columns 1
+board move DEMO-1
+board columns 1
 say "jira-auth-agent status   # after"
 "$bin" status
 say "jira-auth-agent open DEMO-1 --print"

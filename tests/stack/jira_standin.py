@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+import jira_agile  # boards, sprints, rank, workflow, comments (tests/stack/jira_agile.py)
+
 import requests
 
 PORT = int(os.environ.get("JIRA_PORT", "18090"))
@@ -63,8 +65,8 @@ class Store:
         self.attachments: dict[str, dict] = {}
         self.next_attachment = 10100
         self.reset_stats()
-        for summary in ("First demo issue", "Second demo issue"):
-            self.create("DEMO", summary, "Seeded by the stand-in.", "alice")
+        for summary, status, sprints in jira_agile.SEED_ISSUES:
+            self.create("DEMO", summary, "Seeded by the stand-in.", "alice", status, sprints)
 
     def reset_stats(self):
         self.auth = {"none": 0, "not_bearer": 0, "invalid": 0, "valid": 0, "error": 0}
@@ -72,14 +74,18 @@ class Store:
         self.reject_all = False
         self.token_hashes: set[str] = set()
 
-    def create(self, project: str, summary: str, description: str, user: str) -> dict:
+    def create(self, project: str, summary: str, description: str, user: str,
+               status: str = jira_agile.TO_DO, sprints: list | tuple = ()) -> dict:
+        """A new issue; it ranks last (agile fields: jira_agile's module docstring)."""
         with self.lock:
             iid = str(self.next_issue)
             self.next_issue += 1
             key = f"{project}-{sum(1 for i in self.issues.values() if i['project'] == project) + 1}"
             issue = {"id": iid, "key": key, "project": project, "summary": summary,
                      "description": description, "reporter": user, "created": now_iso(),
-                     "updated": now_iso(), "attachments": []}
+                     "updated": now_iso(), "attachments": [], "status": status, "sprints": list(sprints),
+                     "rank": max((i["rank"] for i in self.issues.values()), default=0) + jira_agile.RANK_GAP,
+                     "comments": []}
             self.issues[iid] = issue
             return issue
 
@@ -119,9 +125,13 @@ def issue_json(i: dict) -> dict:
             "self": f"{API}/issue/{i['id']}",
             "fields": {"summary": i["summary"], "description": i["description"],
                        "project": {k: v for k, v in project_json(i["project"]).items() if k != "issueTypes"},
-                       "issuetype": ISSUE_TYPE, "status": {"name": "To Do", "id": "10000"},
+                       "issuetype": ISSUE_TYPE,
                        "reporter": user_json(i["reporter"]), "created": i["created"], "updated": i["updated"],
-                       "attachment": [attachment_json(STORE.attachments[a]) for a in i["attachments"]]}}
+                       "attachment": [attachment_json(STORE.attachments[a]) for a in i["attachments"]],
+                       **AGILE.issue_fields(i)}}
+
+
+AGILE = jira_agile.Agile(STORE, BASE_URL, user_json, issue_json, PROJECTS)
 
 
 FIELDS = [{"id": f, "key": f, "name": n, "custom": False, "orderable": True, "navigable": True,
@@ -129,7 +139,7 @@ FIELDS = [{"id": f, "key": f, "name": n, "custom": False, "orderable": True, "na
           for f, n, t in [("summary", "Summary", "string"), ("description", "Description", "string"),
                           ("project", "Project", "project"), ("issuetype", "Issue Type", "issuetype"),
                           ("status", "Status", "status"), ("reporter", "Reporter", "user"),
-                          ("attachment", "Attachment", "array")]]
+                          ("attachment", "Attachment", "array")]] + jira_agile.FIELDS
 
 
 # --- gateway check -----------------------------------------------------------------------------
@@ -526,6 +536,7 @@ ROUTES = [
     ("GET", r"/rest/api/2/attachment/(\d+)", Handler.attachment_meta),
     ("GET", r"/secure/attachment/(\d+)/([^/]+)", Handler.attachment_content),
     ("GET", r"/test/blob", Handler.blob),
+    *AGILE.routes,
 ]
 
 
