@@ -10,6 +10,7 @@ APT_PACKAGES=(
   gnome-keyring dbus dbus-x11 libglib2.0-bin libsecret-tools   # Secret Service + gdbus + secret-tool
   chromium chromium-driver                          # the real browser
   python3 python3-venv                              # authorization server, Jira stand-in
+  libapache2-mod-oauth2                             # the API gateway: Apache httpd + mod_oauth2
   curl util-linux procps psmisc openssl             # clients, setpriv, ps, fuser, test certificates
   nginx-light wrk hyperfine                         # benchmarks' baselines and load
 )

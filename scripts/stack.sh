@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# stack.sh start|stop|status — the real test stack: authorization server (django-oauth-toolkit)
-# and the Jira stand-in, in the background on 127.0.0.1.
+# stack.sh start|start-jira|stop|status — the real test stack on 127.0.0.1, in the background:
+# the authorization server (django-oauth-toolkit), the API gateway (Apache httpd + mod_oauth2:
+# RFC 7662 introspection as client jira-gateway) and, behind the gateway, the Jira stand-in.
 #
-# Environment: STACK_STATE_DIR (default <repo>/.run/stack), AS_PORT (18080), JIRA_PORT (18090),
-# JIRA_CONTEXT (""), AS_ACCESS_TOKEN_SECONDS (300), STACK_PYTHON (<repo>/.venv/bin/python).
+# Environment: STACK_STATE_DIR (default <repo>/.run/stack), AS_PORT (18080), GATEWAY_PORT (18090,
+# the Jira URL clients use), JIRA_PORT (18091, the stand-in, internal), JIRA_CONTEXT (""),
+# AS_ACCESS_TOKEN_SECONDS (300), GATEWAY_CACHE_SECONDS (1), GATEWAY_LOG (0; 1 adds an access log),
+# STACK_PYTHON (<repo>/.venv/bin/python).
 # start writes $STACK_STATE_DIR/stack.env (sourceable; secrets only as *_FILE paths), PIDs in
 # *.pid (each server leads its own process group) and logs in *.log.
+# start-jira starts only a gateway + stand-in pair in front of an authorization server that is
+# already running (AS_URL and GATEWAY_CLIENT_SECRET_FILE required), e.g. a second Jira for a test.
 set -euo pipefail
 repo=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 state=${STACK_STATE_DIR:-$repo/.run/stack}
@@ -14,11 +19,17 @@ state=$(cd "$state" && pwd)
 export STACK_STATE_DIR=$state
 python=${STACK_PYTHON:-$repo/.venv/bin/python}
 as_port=${AS_PORT:-18080}
-jira_port=${JIRA_PORT:-18090}
+gateway_port=${GATEWAY_PORT:-18090}
+jira_port=${JIRA_PORT:-18091}
 jira_context=${JIRA_CONTEXT:-}
-as_url=http://127.0.0.1:$as_port
-jira_url=http://127.0.0.1:$jira_port$jira_context
-SERVERS=(authserver jira)
+cache_seconds=${GATEWAY_CACHE_SECONDS:-1}
+as_url=${AS_URL:-http://127.0.0.1:$as_port}
+gateway_secret_file=${GATEWAY_CLIENT_SECRET_FILE:-$state/jira-gateway.secret}
+jira_url=http://127.0.0.1:$gateway_port$jira_context
+jira_direct_url=http://127.0.0.1:$jira_port$jira_context
+SERVERS=(authserver jira gateway)
+APACHE=${APACHE_BIN:-/usr/sbin/apache2}
+APACHE_MODULES=${APACHE_MODULES:-/usr/lib/apache2/modules}
 
 alive() { local pid; pid=$(cat "$state/$1.pid" 2>/dev/null) && ps -o stat= -p "$pid" | grep -qv '^Z'; }
 # Live (non-zombie) members of process group $1: zombies linger here until PID 1 reaps them.
@@ -38,13 +49,84 @@ wait_until() {
   return 1
 }
 
-# launch NAME CMD...: in its own session/process group (setsid without fork: $! is the leader).
+# launch NAME CMD...: in its own session/process group (setsid without fork: $! is the leader),
+# with no descriptor but 0-2. An inherited one would keep the caller's pipes or sockets open for
+# the server's lifetime: Foundation's Process (StandIn.swift) waits for a socket it gives its
+# child to close before it reaps it, so `stack.sh start-jira` run from Swift never "exited".
 launch() {
   local name=$1; shift
-  setsid "$@" </dev/null >>"$state/$name.log" 2>&1 &
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
+    done
+    exec setsid "$@"
+  ) </dev/null >>"$state/$name.log" 2>&1 &
   echo $! >"$state/$name.pid"
 }
 
+# The gateway's httpd configuration, mode 0600 in the state dir: it holds the jira-gateway client
+# secret (URL-encoded into mod_oauth2's option string), which never appears on a command line.
+# As root, httpd reads it and opens the log before its workers switch to nobody.
+write_gateway_conf() {
+  local secret user_lines="" access_log=""
+  [ -s "$gateway_secret_file" ] || { echo "stack: no gateway client secret at $gateway_secret_file" >&2; return 1; }
+  secret=$("$python" -c 'import sys, urllib.parse; print(urllib.parse.quote(open(sys.argv[1]).read().strip(), safe=""))' "$gateway_secret_file")
+  [ "$(id -u)" = 0 ] && user_lines="User nobody
+Group $(id -gn nobody)"
+  [ "${GATEWAY_LOG:-0}" = 1 ] && access_log='CustomLog /dev/stderr "%h %t \"%r\" %>s %b %D us user=%u"'
+  mkdir -p -m 700 "$state/gateway-run"
+  (umask 077; cat >"$state/gateway.conf.tmp" <<CONF
+# Written by scripts/stack.sh: the test stack's API gateway. Mode 0600: holds a client secret.
+ServerRoot $APACHE_MODULES
+ServerName 127.0.0.1
+Listen 127.0.0.1:$gateway_port
+PidFile $state/gateway-run/httpd.pid
+DefaultRuntimeDir $state/gateway-run
+ErrorLog /dev/stderr
+LogLevel warn
+$user_lines
+LoadModule mpm_event_module $APACHE_MODULES/mod_mpm_event.so
+LoadModule authn_core_module $APACHE_MODULES/mod_authn_core.so
+LoadModule authz_core_module $APACHE_MODULES/mod_authz_core.so
+LoadModule authz_user_module $APACHE_MODULES/mod_authz_user.so
+LoadModule headers_module $APACHE_MODULES/mod_headers.so
+LoadModule proxy_module $APACHE_MODULES/mod_proxy.so
+LoadModule proxy_http_module $APACHE_MODULES/mod_proxy_http.so
+LoadModule oauth2_module $APACHE_MODULES/mod_oauth2.so
+$access_log
+StartServers 1
+ServerLimit 4
+ThreadsPerChild 32
+MaxRequestWorkers 128
+MinSpareThreads 8
+MaxSpareThreads 96
+MaxKeepAliveRequests 0
+KeepAliveTimeout 15
+Timeout 120
+AllowEncodedSlashes NoDecode
+
+# The user identity comes only from the gateway: drop whatever a client sent, before anything.
+RequestHeader unset X-Authenticated-User early
+ProxyPass / http://127.0.0.1:$jira_port/ nocanon
+<Location />
+  AuthType oauth2
+  # Introspection (RFC 7662) as client jira-gateway; positive results cached $cache_seconds s
+  # (mod_oauth2's shared-memory cache, keyed by the token's SHA-256; negatives are not cached).
+  OAuth2TokenVerify introspect $as_url/o/introspect/ introspect.auth=client_secret_basic&client_id=jira-gateway&client_secret=$secret&expiry=$cache_seconds
+  # The introspection's "username" claim becomes REMOTE_USER and the X-Authenticated-User field.
+  OAuth2TargetPass remote_user_claim=username&authn_header=X-Authenticated-User&headers=off&envvars=off
+  Require valid-user
+</Location>
+# The stand-in's test hooks pass through without a token (they are test-only and at the root).
+<LocationMatch "^/test/(stats|reset-stats|reject-all|reject-token)\$">
+  AuthType None
+  Require all granted
+</LocationMatch>
+CONF
+  )
+  mv "$state/gateway.conf.tmp" "$state/gateway.conf"
+}
 write_env() {
   local tmp=$state/stack.env.tmp
   {
@@ -60,7 +142,9 @@ write_env() {
       "AS_DEVICE_URL=$as_url/o/device-authorization/" \
       "AS_ACCESS_TOKEN_SECONDS=${AS_ACCESS_TOKEN_SECONDS:-300}" \
       "JIRA_URL=$jira_url" \
+      "JIRA_DIRECT_URL=$jira_direct_url" \
       "JIRA_STATS_URL=http://127.0.0.1:$jira_port/test/stats" \
+      "GATEWAY_CACHE_SECONDS=$cache_seconds" \
       "CLIENT_ID=jira-agent" \
       "CLIENT_SECRET_FILE=$state/jira-agent.secret" \
       "FIXED_CLIENT_ID=jira-agent-fixed" \
@@ -68,7 +152,7 @@ write_env() {
       "FIXED_REDIRECT_PORT=47931" \
       "DEVICE_CLIENT_ID=jira-agent-device" \
       "GATEWAY_CLIENT_ID=jira-gateway" \
-      "GATEWAY_CLIENT_SECRET_FILE=$state/jira-gateway.secret" \
+      "GATEWAY_CLIENT_SECRET_FILE=$gateway_secret_file" \
       "BROWSER=$repo/tests/stack/browser" \
       "STACK_PYTHON=$python" \
       "STACK_STATE_DIR=$state"; do
@@ -78,23 +162,39 @@ write_env() {
   mv "$tmp" "$state/stack.env"
 }
 
+# The stand-in, then the gateway in front of it (after the authorization server has its clients).
+start_jira() {
+  local data=${JIRA_DATA_DIR:-$state/jira-data}
+  mkdir -p "$data"
+  JIRA_PORT=$jira_port JIRA_CONTEXT=$jira_context JIRA_BASE_URL=$jira_url JIRA_DATA_DIR=$data \
+    launch jira "$python" "$repo/tests/stack/jira_standin.py"
+  write_gateway_conf
+  launch gateway "$APACHE" -f "$state/gateway.conf" -D FOREGROUND
+  wait_until jira "http://127.0.0.1:$jira_port/test/stats" 60 || return 1
+  wait_until gateway "http://127.0.0.1:$gateway_port/test/stats" 30 || return 1
+}
+
 start() {
-  if alive authserver && alive jira; then echo "stack: already running ($state)"; return 0; fi
+  if alive authserver && alive jira && alive gateway; then echo "stack: already running ($state)"; return 0; fi
   stop >/dev/null
   umask 077
   local t0=$SECONDS
   AS_PORT=$as_port "$python" "$repo/tests/stack/authserver/manage.py" stack_setup >>"$state/authserver.log" 2>&1 \
     || { echo "stack: setup failed, see $state/authserver.log" >&2; tail -n 15 "$state/authserver.log" >&2; return 1; }
   AS_PORT=$as_port launch authserver "$python" "$repo/tests/stack/authserver/manage.py" runserver --noreload "127.0.0.1:$as_port"
-  JIRA_PORT=$jira_port JIRA_CONTEXT=$jira_context AS_INTROSPECT_URL=$as_url/o/introspect/ \
-    GATEWAY_CLIENT_ID=jira-gateway GATEWAY_CLIENT_SECRET_FILE=$state/jira-gateway.secret \
-    JIRA_DATA_DIR=${JIRA_DATA_DIR:-$state/jira-data} \
-    launch jira "$python" "$repo/tests/stack/jira_standin.py"
-  mkdir -p "${JIRA_DATA_DIR:-$state/jira-data}"
+  start_jira || { stop; return 1; }
   wait_until authserver "$as_url/o/.well-known/openid-configuration" 60 || { stop; return 1; }
-  wait_until jira "http://127.0.0.1:$jira_port/test/stats" 60 || { stop; return 1; }
   write_env
-  echo "stack: started in $((SECONDS - t0)) s: $as_url (issuer $as_url/o), $jira_url; env: $state/stack.env"
+  echo "stack: started in $((SECONDS - t0)) s: $as_url (issuer $as_url/o), $jira_url (gateway; stand-in $jira_direct_url); env: $state/stack.env"
+}
+
+start_jira_only() {
+  [ -n "${AS_URL:-}" ] && [ -n "${GATEWAY_CLIENT_SECRET_FILE:-}" ] \
+    || { echo "stack: start-jira needs AS_URL and GATEWAY_CLIENT_SECRET_FILE" >&2; return 64; }
+  stop >/dev/null
+  umask 077
+  start_jira || { stop; return 1; }
+  echo "stack: started $jira_url (gateway; stand-in $jira_direct_url)"
 }
 
 stop() {
@@ -124,5 +224,6 @@ status() {
 
 case "${1:-}" in
   start|stop|status) "$1" ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 64 ;;
+  start-jira) start_jira_only ;;
+  *) echo "usage: $0 start|start-jira|stop|status" >&2; exit 64 ;;
 esac

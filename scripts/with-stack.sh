@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # with-stack.sh -- CMD ARGS...
 # Runs CMD with the whole real test stack: an unlocked Secret Service (keyring-session.sh), the
-# authorization server and the Jira stand-in (stack.sh, with a fresh state directory unless
+# authorization server, the API gateway and the Jira stand-in (stack.sh, with a fresh state dir unless
 # STACK_STATE_DIR is set), stack.env exported. Everything is stopped afterwards, also on error
-# or signal. Ports: AS_PORT / JIRA_PORT if set, else free ones picked from the kernel (so that
-# parallel runs do not collide). Exit code is CMD's.
+# or signal. Ports: AS_PORT / GATEWAY_PORT / JIRA_PORT if set, else free ones picked from the
+# kernel (so that parallel runs do not collide). Exit code is CMD's.
 set -euo pipefail
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 
@@ -17,7 +17,7 @@ shift  # __inner
 
 python=${STACK_PYTHON:-$here/../.venv/bin/python}
 free_port() { "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-export AS_PORT=${AS_PORT:-$(free_port)} JIRA_PORT=${JIRA_PORT:-$(free_port)}
+export AS_PORT=${AS_PORT:-$(free_port)} GATEWAY_PORT=${GATEWAY_PORT:-$(free_port)} JIRA_PORT=${JIRA_PORT:-$(free_port)}
 own_state=
 if [ -z "${STACK_STATE_DIR:-}" ]; then
   STACK_STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/stack-state.XXXXXX"); own_state=1

@@ -1,60 +1,63 @@
 import Foundation
 import Crypto
 
-/// A second Jira stand-in for one test (e.g. a gateway under a context path), checking
-/// tokens against the stack's authorization server like the first.
+/// A second Jira for one test (e.g. a gateway under a context path): a stand-in behind its own
+/// API gateway (Apache httpd + mod_oauth2), checking tokens against the stack's authorization
+/// server like the first. Started and stopped by `scripts/stack.sh start-jira` / `stop` in a
+/// state directory of its own.
 public final class StandIn: @unchecked Sendable {
+    /// The gateway's port: what clients use.
     public let port: Int
+    /// The stand-in's own port, behind the gateway (test hooks only).
+    public let directPort: Int
+    /// The gateway's URL, with the context path.
     public let baseURL: String
-    let process: Process
+    let stateDir: URL
 
-    init(port: Int, baseURL: String, process: Process) {
+    init(port: Int, directPort: Int, baseURL: String, stateDir: URL) {
         self.port = port
+        self.directPort = directPort
         self.baseURL = baseURL
-        self.process = process
+        self.stateDir = stateDir
     }
 
     public static func start(stack: Stack, context: String) throws -> StandIn {
-        let port = try freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: stack.value("STACK_PYTHON"))
-        process.arguments = [Stack.root.appendingPathComponent("tests/stack/jira_standin.py").path]
-        var env = ProcessInfo.processInfo.environment
-        env["JIRA_PORT"] = String(port)
-        env["JIRA_CONTEXT"] = context
-        env["JIRA_BASE_URL"] = "http://127.0.0.1:\(port)\(context)"
-        env["AS_INTROSPECT_URL"] = stack.value("AS_INTROSPECT_URL")
-        env["GATEWAY_CLIENT_ID"] = stack.value("GATEWAY_CLIENT_ID")
-        env["GATEWAY_CLIENT_SECRET_FILE"] = stack.value("GATEWAY_CLIENT_SECRET_FILE")
-        env["JIRA_DATA_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("standin-\(port)").path
-        process.environment = env
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let standIn = StandIn(port: port, baseURL: "http://127.0.0.1:\(port)\(context)", process: process)
-        for _ in 0..<100 {
-            if (try? Run.capture(["curl", "-sf", "http://127.0.0.1:\(port)/test/stats"]).status) == 0 { return standIn }
-            Thread.sleep(forTimeInterval: 0.1)
+        let gatewayPort = try freePort()
+        let jiraPort = try freePort()
+        let stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("standin-\(gatewayPort)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let standIn = StandIn(port: gatewayPort, directPort: jiraPort, baseURL: "http://127.0.0.1:\(gatewayPort)\(context)", stateDir: stateDir)
+        let out = try Run.capture([Stack.root.appendingPathComponent("scripts/stack.sh").path, "start-jira"], env: [
+            "STACK_STATE_DIR": stateDir.path,
+            "GATEWAY_PORT": String(gatewayPort),
+            "JIRA_PORT": String(jiraPort),
+            "JIRA_CONTEXT": context,
+            "JIRA_DATA_DIR": stateDir.appendingPathComponent("jira-data").path,
+            "AS_URL": stack.asURL,
+            "GATEWAY_CLIENT_SECRET_FILE": stack.value("GATEWAY_CLIENT_SECRET_FILE"),
+            "STACK_PYTHON": stack.value("STACK_PYTHON"),
+        ], timeout: 90)
+        guard out.status == 0 else {
+            standIn.stop()
+            throw HarnessError("the second Jira (stand-in + gateway) did not start: \(out.stderr.suffix(2000))")
         }
-        standIn.stop()
-        throw HarnessError("the second Jira stand-in did not start")
+        return standIn
     }
 
-    /// SIGTERM, then SIGKILL after 5 s. Polls instead of `waitUntilExit()`, which was seen
-    /// to hang forever here after the child had exited.
+    /// Stops the gateway and the stand-in (SIGTERM to each process group, SIGKILL after 5 s)
+    /// and removes the state directory.
     public func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(5)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        _ = try? Run.capture([Stack.root.appendingPathComponent("scripts/stack.sh").path, "stop"],
+                             env: ["STACK_STATE_DIR": stateDir.path], timeout: 30)
+        try? FileManager.default.removeItem(at: stateDir)
     }
 
+    /// SHA-256 (hex) of every bearer token that reached this stand-in through its gateway.
     public func tokenHashes() throws -> Set<String> {
-        try Self.tokenHashes(statsURL: "http://127.0.0.1:\(port)/test/stats")
+        try Self.tokenHashes(statsURL: "http://127.0.0.1:\(directPort)/test/stats")
     }
 
-    /// SHA-256 (hex) of every bearer token a stand-in has seen.
+    /// SHA-256 (hex) of every bearer token a stand-in has seen (that its gateway let through).
     public static func tokenHashes(statsURL: String) throws -> Set<String> {
         let out = try Run.capture(["curl", "-sf", statsURL])
         let object = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]

@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""A small Jira Data Center stand-in (REST v2 shapes) behind a gateway check.
+"""A small Jira Data Center stand-in (REST v2 shapes) behind a real API gateway.
 
-Every request needs `Authorization: Bearer <token>`, validated with the authorization server's
-RFC 7662 introspection (client jira-gateway); positive answers are cached briefly. TEST ONLY.
+It checks no token itself: the gateway in front of it (Apache httpd + mod_oauth2, started by
+scripts/stack.sh) validates the bearer token with the authorization server's RFC 7662
+introspection and passes the user name in the X-Authenticated-User field, having removed any
+such field a client sent. A request without that field (one that did not come through the
+gateway) is refused with 401. The stand-in listens on 127.0.0.1 only. TEST ONLY.
 
 Environment:
-  JIRA_PORT (18090)  JIRA_CONTEXT ("" or e.g. /jira)  JIRA_BASE_URL (http://127.0.0.1:PORT+context)
-  AS_INTROSPECT_URL  GATEWAY_CLIENT_ID  GATEWAY_CLIENT_SECRET_FILE
-  JIRA_INTROSPECT_CACHE_SECONDS (2; 0 disables)  JIRA_WORKERS (1; >1 forks processes sharing the
-  socket, for benchmarks only: state and /test/stats are then per process)  JIRA_LOG (0)
-  JIRA_DATA_DIR (attachments; default: a temp dir)
-Test-only, unauthenticated: GET /test/stats, POST /test/reset-stats, POST /test/reject-token,
-POST /test/reject-all
-(body: a token the gateway refuses from now on, as after a gateway key rotation; at the root).
+  JIRA_PORT (18091)  JIRA_CONTEXT ("" or e.g. /jira)  JIRA_BASE_URL (the gateway's URL + context:
+  `self` links point there)  JIRA_USER_HEADER (X-Authenticated-User)  JIRA_WORKERS (1; >1 forks
+  processes sharing the socket, for benchmarks only: state and /test/stats are then per process)
+  JIRA_LOG (0)  JIRA_DATA_DIR (attachments; default: a temp dir)
+Test-only, unauthenticated, at the root (the gateway passes these four through without a token):
+GET /test/stats, POST /test/reset-stats, POST /test/reject-all (body 1/0), POST /test/reject-token
+(body: a token refused from now on with 401 invalid_token, as after a key rotation at the gateway).
 """
 import hashlib
 import json
@@ -22,23 +24,17 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import jira_agile  # boards, sprints, rank, workflow, comments (tests/stack/jira_agile.py)
 
-import requests
-
-PORT = int(os.environ.get("JIRA_PORT", "18090"))
+PORT = int(os.environ.get("JIRA_PORT", "18091"))
 CONTEXT = os.environ.get("JIRA_CONTEXT", "").rstrip("/")
 BASE_URL = os.environ.get("JIRA_BASE_URL", f"http://127.0.0.1:{PORT}{CONTEXT}").rstrip("/")
 API = BASE_URL + "/rest/api/2"
-INTROSPECT_URL = os.environ.get("AS_INTROSPECT_URL", "http://127.0.0.1:18080/o/introspect/")
-GATEWAY_ID = os.environ.get("GATEWAY_CLIENT_ID", "jira-gateway")
-GATEWAY_SECRET_FILE = os.environ.get("GATEWAY_CLIENT_SECRET_FILE", "")
-CACHE_SECONDS = float(os.environ.get("JIRA_INTROSPECT_CACHE_SECONDS", "2"))
+USER_HEADER = os.environ.get("JIRA_USER_HEADER", "X-Authenticated-User")
 LOG = os.environ.get("JIRA_LOG", "0") == "1"
 DATA_DIR = os.environ.get("JIRA_DATA_DIR") or tempfile.mkdtemp(prefix="jira-standin.")
 CHUNK = 64 * 1024
@@ -69,7 +65,10 @@ class Store:
             self.create("DEMO", summary, "Seeded by the stand-in.", "alice", status, sprints)
 
     def reset_stats(self):
-        self.auth = {"none": 0, "not_bearer": 0, "invalid": 0, "valid": 0, "error": 0}
+        # What reached the stand-in (the gateway stops requests without a valid token):
+        # valid = with the gateway's user field, rejected = refused by /test/reject-*,
+        # none = without the user field (did not come through the gateway).
+        self.auth = {"none": 0, "rejected": 0, "valid": 0}
         self.rejected: set[str] = set()
         self.reject_all = False
         self.token_hashes: set[str] = set()
@@ -140,53 +139,6 @@ FIELDS = [{"id": f, "key": f, "name": n, "custom": False, "orderable": True, "na
                           ("project", "Project", "project"), ("issuetype", "Issue Type", "issuetype"),
                           ("status", "Status", "status"), ("reporter", "Reporter", "user"),
                           ("attachment", "Attachment", "array")]] + jira_agile.FIELDS
-
-
-# --- gateway check -----------------------------------------------------------------------------
-class Gateway:
-    """Bearer validation through introspection, with a short positive cache."""
-
-    def __init__(self):
-        self.cache: dict[str, tuple[float, str]] = {}
-        self.in_flight: dict[str, threading.Lock] = {}
-        self.lock = threading.Lock()
-        self.local = threading.local()
-        self.secret = open(GATEWAY_SECRET_FILE).read().strip() if GATEWAY_SECRET_FILE else ""
-
-    def user_for(self, token: str) -> str | None:
-        """The username for an active token, None for an inactive one; raises on transport errors."""
-        with self.lock:
-            hit = self.cache.get(token)
-            if hit and hit[0] > time.monotonic():
-                return hit[1]
-            flight = self.in_flight.setdefault(token, threading.Lock())
-        with flight:  # one introspection per token at a time; the others then hit the cache
-            with self.lock:
-                hit = self.cache.get(token)
-            if hit and hit[0] > time.monotonic():
-                return hit[1]
-            return self.introspect(token)
-
-    def introspect(self, token: str) -> str | None:
-        now = time.monotonic()
-        session = getattr(self.local, "session", None) or requests.Session()
-        self.local.session = session
-        r = session.post(INTROSPECT_URL, data={"token": token}, auth=(GATEWAY_ID, self.secret), timeout=5)
-        r.raise_for_status()
-        info = r.json()
-        if not info.get("active"):
-            return None
-        user = info.get("username") or "unknown"
-        if CACHE_SECONDS > 0:
-            until = now + CACHE_SECONDS
-            if "exp" in info:
-                until = min(until, now + max(0.0, info["exp"] - time.time()))
-            with self.lock:
-                self.cache[token] = (until, user)
-        return user
-
-
-GATEWAY = Gateway()
 
 
 # --- HTTP --------------------------------------------------------------------------------------
@@ -307,30 +259,21 @@ class Handler(BaseHTTPRequestHandler):
         self.error(404, "No route: " + path)
 
     def authenticate(self) -> str | None:
-        header = self.headers.get("Authorization")
-        status, token = "none", None
-        if header:
-            scheme, _, token = header.partition(" ")
-            status = "not_bearer" if scheme.lower() != "bearer" or not token.strip() else "checking"
-            token = token.strip()
-        user = None
-        if status == "checking" and (STORE.reject_all or hashlib.sha256(token.encode()).hexdigest() in STORE.rejected):
-            status = "invalid"
-        if status == "checking":
-            try:
-                user = GATEWAY.user_for(token)
-                status = "valid" if user else "invalid"
-            except (requests.RequestException, ValueError):
-                status = "error"
+        """The user the gateway authenticated, or None after answering 401."""
+        user = self.headers.get(USER_HEADER, "").strip()
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        digest = hashlib.sha256(token.encode()).hexdigest() if token else None
+        status = "valid" if user else "none"
+        if user and (STORE.reject_all or digest in STORE.rejected):
+            status = "rejected"
         with STORE.lock:
             STORE.auth[status] += 1
-            if token:
-                STORE.token_hashes.add(hashlib.sha256(token.encode()).hexdigest())
+            if digest and user:
+                STORE.token_hashes.add(digest)  # tokens the gateway let through
         if status == "valid":
             return user
-        if status == "error":
-            self.error(503, "The authentication service is unavailable.")
-        elif status == "none":  # RFC 6750 §3.1: no error code when no credentials were sent
+        if status == "none":  # RFC 6750 §3.1: no error code when no credentials were sent
             self.error(401, "You are not authenticated. Authentication required to perform this operation.",
                        {"WWW-Authenticate": 'Bearer realm="jira"'})
         else:
@@ -554,7 +497,7 @@ def main():
     for _ in range(int(os.environ.get("JIRA_WORKERS", "1")) - 1):
         if os.fork() == 0:
             break  # children serve the same listening socket
-    print(f"jira-standin: {BASE_URL} (pid {os.getpid()}, introspection cache {CACHE_SECONDS:g} s)", flush=True)
+    print(f"jira-standin: 127.0.0.1:{PORT}, public {BASE_URL} (pid {os.getpid()}, user from {USER_HEADER})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

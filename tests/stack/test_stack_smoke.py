@@ -71,16 +71,66 @@ def test_browser_approves_device_code():
     assert "access_token" in r.json()
 
 
-def test_jira_requires_bearer_token(tokens):
+def bearer(token: str) -> dict:
+    return {"Authorization": "Bearer " + token}
+
+
+def test_gateway_requires_bearer_token(tokens):
     myself = ENV["JIRA_URL"] + "/rest/api/2/myself"
     r = requests.get(myself, timeout=10)
     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
-    assert r.json()["errorMessages"]
-    r = requests.get(myself, headers={"Authorization": "Bearer not-a-token"}, timeout=10)
+    assert 'error="invalid_token"' not in r.headers["WWW-Authenticate"]
+    r = requests.get(myself, headers=bearer("not-a-token"), timeout=10)
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
-    r = requests.get(myself, headers={"Authorization": "Bearer " + tokens["access_token"]}, timeout=10)
+    r = requests.get(myself, headers=bearer(tokens["access_token"]), timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["name"] == "alice" and r.json()["emailAddress"] == "alice@example.test"
+
+
+def test_gateway_refuses_a_revoked_token_within_its_cache_time():
+    t = sc.login_without_browser()
+    myself = ENV["JIRA_URL"] + "/rest/api/2/myself"
+    assert requests.get(myself, headers=bearer(t["access_token"]), timeout=10).status_code == 200  # now cached
+    r = requests.post(ENV["AS_REVOKE_URL"], auth=(ENV["CLIENT_ID"], sc.secret("CLIENT_SECRET_FILE")), timeout=10,
+                      data={"token": t["access_token"], "token_type_hint": "access_token"})
+    assert r.status_code == 200
+    revoked, bound = time.monotonic(), float(ENV["GATEWAY_CACHE_SECONDS"]) + 3
+    while True:
+        r = requests.get(myself, headers=bearer(t["access_token"]), timeout=10)
+        if r.status_code != 200 or time.monotonic() - revoked > bound:
+            break
+        time.sleep(0.05)
+    assert r.status_code == 401, f"a revoked token still accepted {bound} s after revocation"
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+
+
+def test_gateway_ignores_a_spoofed_identity_field(tokens):
+    myself = ENV["JIRA_URL"] + "/rest/api/2/myself"
+    for name in ("X-Authenticated-User", "x-authenticated-user"):
+        r = requests.get(myself, headers={**bearer(tokens["access_token"]), name: "mallory"}, timeout=10)
+        assert r.status_code == 200 and r.json()["name"] == "alice", r.text
+        r = requests.get(myself, headers={name: "alice"}, timeout=10)
+        assert r.status_code == 401
+    # The stand-in itself trusts only that field: a request that bypasses the gateway has none.
+    r = requests.get(ENV["JIRA_DIRECT_URL"] + "/rest/api/2/myself", headers=bearer(tokens["access_token"]), timeout=10)
+    assert r.status_code == 401
+
+
+def test_test_hooks_reach_the_standin_through_the_gateway(tokens):
+    root = ENV["JIRA_URL"].removesuffix(ENV.get("JIRA_CONTEXT", ""))
+    myself = ENV["JIRA_URL"] + "/rest/api/2/myself"
+    t = sc.login_without_browser()
+    try:
+        assert requests.post(root + "/test/reject-token", data=t["access_token"], timeout=10).status_code == 200
+        r = requests.get(myself, headers=bearer(t["access_token"]), timeout=10)
+        assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+        assert requests.get(myself, headers=bearer(tokens["access_token"]), timeout=10).status_code == 200
+        assert requests.post(root + "/test/reject-all", data="1", timeout=10).json() == {"reject_all": True}
+        r = requests.get(myself, headers=bearer(tokens["access_token"]), timeout=10)
+        assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    finally:
+        requests.post(root + "/test/reject-all", data="0", timeout=10)
+    assert requests.get(myself, headers=bearer(tokens["access_token"]), timeout=10).status_code == 200
 
 
 def test_jira_library_against_standin(tokens):
@@ -144,7 +194,7 @@ def test_keyring_session_has_secret_service():
 
 def test_stats_count_calls_and_tokens():
     # Its own tokens: the module fixture's were revoked by the revoke-behind-the-back test
-    # (revoking a refresh token ends its access token too), which only the stand-in's 2 s
+    # (revoking a refresh token ends its access token too), which only the gateway's short
     # introspection cache could hide.
     requests.post(ENV["AS_URL"] + "/test/reset-stats", timeout=10)
     requests.post(ENV["JIRA_STATS_URL"].replace("/stats", "/reset-stats"), timeout=10)
@@ -156,8 +206,8 @@ def test_stats_count_calls_and_tokens():
     assert stats["token_calls"]["authorization_code"] == 1
     assert stats["token_calls"]["refresh_token"] == 1
     assert stats["authorization_codes_issued"] == 1
-    requests.get(ENV["JIRA_URL"] + "/rest/api/2/myself", timeout=10)
-    requests.get(ENV["JIRA_URL"] + "/rest/api/2/myself", headers={"Authorization": "Bearer " + tokens["access_token"]}, timeout=10)
+    requests.get(ENV["JIRA_URL"] + "/rest/api/2/myself", timeout=10)  # stopped at the gateway
+    requests.get(ENV["JIRA_URL"] + "/rest/api/2/myself", headers=bearer(tokens["access_token"]), timeout=10)
     jira = requests.get(ENV["JIRA_STATS_URL"], timeout=10).json()
-    assert jira["authorization"]["none"] == 1 and jira["authorization"]["valid"] == 1
+    assert jira["authorization"] == {"none": 0, "rejected": 0, "valid": 1}
     assert jira["token_sha256"] == [hashlib.sha256(tokens["access_token"].encode()).hexdigest()]
