@@ -21,7 +21,7 @@ struct JiraAuthAgent: ParsableCommand {
             ~/.config/jira-auth-agent/connections.toml (yours).
             """,
         version: version,
-        subcommands: [Serve.self, Login.self, Token.self, Status.self, Revoke.self, Connections.self, Open.self, ProxyURL.self]
+        subcommands: [Serve.self, Login.self, Token.self, Status.self, Revoke.self, Connections.self, Open.self, ProxyURL.self, Audit.self]
     )
 
     /// The command runs on the concurrency pool while the main thread waits; every path
@@ -73,7 +73,7 @@ enum ExitCodes {
 
     static func code(for error: AgentError) -> Int32 {
         switch error.code {
-        case .authorizationRequired, .authorizationFailed: return noperm
+        case .authorizationRequired, .authorizationFailed, .tokenNotReleased: return noperm
         case .keyringLocked, .keyringUnavailable, .transient, .revocationUncertain: return tempfail
         case .agentNotRunning: return unavailable
         case .configuration, .unknownConnection: return config

@@ -72,6 +72,11 @@ enum StatusFormatter {
             if let err = c.lastError { out += "  last error:   \(err)\n" }
             if c.insecureLoopbackHTTP { out += "  note:         uses plain http on loopback (development only)\n" }
             if let note = c.serverNote { out += "  server:       \(note)\n" }
+            let recipients = (body.tokenRecipients ?? []).filter { $0.connection == c.connection }
+            if !recipients.isEmpty {
+                let refused = recipients.reduce(0) { $0 + $1.refused }
+                out += "  raw tokens:   \(recipients.count) program(s), most recently \(recipients[0].executable ?? "(unknown)")\(refused > 0 ? "; \(refused) refused" : "") (jira-auth-agent audit)\n"
+            }
         }
         for problem in body.configProblems { out += "\nconfig problem: \(problem)\n" }
         return out

@@ -162,6 +162,24 @@ private func entry(_ id: String, jira: String = "https://jira.example.com", _ ex
         #expect(catalog.connections.map(\.redirectPorts) == [[8400, 8401], [8400, 8401, 8402, 8403], [9000, 9001]])
     }
 
+    @Test func tokenExecutablesAreAnOptionalListOfAbsolutePaths() throws {
+        let fixture = try CatalogFixture()
+        let catalog = try fixture.load(user: entry("open", "")
+            + entry("two", #"token_executables = ["/usr/bin/git", "/opt/tools/board"]"#)
+            + entry("none", "token_executables = []"))
+        #expect(catalog.problems == [])
+        #expect(catalog.connections.map(\.tokenExecutables) == [nil, ["/usr/bin/git", "/opt/tools/board"], []])
+    }
+
+    @Test(arguments: [#"["git"]"#, #""/usr/bin/git""#, #"["/usr/bin/git", 3]"#, "true"])
+    func badTokenExecutablesAreRefused(value: String) throws {
+        let fixture = try CatalogFixture()
+        let catalog = try fixture.load(user: entry("acme", "token_executables = \(value)"))
+        #expect(catalog.connections.isEmpty)
+        #expect(catalog.problems.map(\.key) == ["token_executables"])
+        #expect(catalog.problems.first?.message.contains("absolute paths") == true)
+    }
+
     @Test(arguments: [
         "[80]", "[]", "[8400, \"8401\"]", "[70000]", "\"8403-8400\"", "\"8400\"", "\"abc\"",
         "\"8000-9500\"", "\"1000-1030\"", "8400", "true",

@@ -25,14 +25,14 @@ import Glibc
         let api: TokenAPI
         let expiresAt: Date
 
-        init(withTokens: Bool) async throws {
+        init(withTokens: Bool, tokenExecutables: [String]? = nil, clientExecutables: Set<String> = []) async throws {
             refused = try RefusingPort()
             let base = "http://127.0.0.1:\(refused.port)"
             let connection = Connection(
                 id: "acme", name: "ACME Jira", jiraURL: URL(string: "https://jira.acme.example")!,
                 authorizationURL: URL(string: "\(base)/authorize")!, tokenURL: URL(string: "\(base)/token")!,
                 revocationURL: URL(string: "\(base)/revoke")!, clientID: "desktop", clientAuth: .none,
-                origin: .global(file: "/etc/xdg/jira-auth-agent/connections.toml"))
+                tokenExecutables: tokenExecutables, origin: .global(file: "/etc/xdg/jira-auth-agent/connections.toml"))
             expiresAt = clock.now().addingTimeInterval(3600)
             if withTokens {
                 await store.save(TokenSet(accessToken: Self.accessTokenValue, refreshToken: Self.refreshTokenValue,
@@ -45,14 +45,15 @@ import Glibc
                 dependencies: .init(store: store, launcher: BrowserLauncher(environment: [:]), clock: clock, logger: logger))
             api = TokenAPI(registry: registry, info: {
                 AgentInfo(version: "test", pid: 1, keyring: "memory", proxyURL: nil, socket: "/run/user/1000/jira-auth-agent/api.sock")
-            }, logger: logger)
+            }, logger: logger, clientExecutables: clientExecutables)
         }
 
         static var accessTokenValue: String { TokenAPITests.accessToken }
         static var refreshTokenValue: String { TokenAPITests.refreshToken }
 
-        func call(_ method: String, _ path: String, body: String = "") async -> LocalAPIResponse {
-            await api.respond(LocalAPIRequest(method: method, path: path, body: Data(body.utf8), peer: PeerCredentials(uid: getuid())))
+        func call(_ method: String, _ path: String, query: String? = nil, body: String = "", pid: Int32? = nil) async -> LocalAPIResponse {
+            await api.respond(LocalAPIRequest(method: method, path: path, query: query, body: Data(body.utf8),
+                                              peer: PeerCredentials(uid: getuid(), pid: pid)))
         }
 
         func finish() async {

@@ -10,11 +10,19 @@ public struct TokenAPI: LocalAPIResponder {
     let registry: SessionRegistry
     let info: @Sendable () -> AgentInfo
     let logger: Logger
+    /// Who got raw tokens (`GET /v1/audit`, `status`).
+    public let releases: TokenReleaseLog
+    /// The CLI's binaries: their requests are attributed to the program that ran them.
+    let clientExecutables: Set<String>
 
-    public init(registry: SessionRegistry, info: @escaping @Sendable () -> AgentInfo, logger: Logger) {
+    public init(registry: SessionRegistry, info: @escaping @Sendable () -> AgentInfo, logger: Logger,
+                releases: TokenReleaseLog = TokenReleaseLog(),
+                clientExecutables: Set<String> = TokenRequester.clientExecutables()) {
         self.registry = registry
         self.info = info
         self.logger = logger
+        self.releases = releases
+        self.clientExecutables = clientExecutables
     }
 
     public func respond(_ request: LocalAPIRequest) async -> LocalAPIResponse {
@@ -25,8 +33,11 @@ public struct TokenAPI: LocalAPIResponder {
                 return Self.json(try await status())
             case ("GET", 2, ["v1", "connections"]):
                 return Self.json(ConnectionList(connections: try await status().connections))
+            case ("GET", 2, ["v1", "audit"]):
+                let connection = try request.queryValue("connection").map { try registry.session($0).connection.id }
+                return Self.json(releases.audit(connection: connection))
             case ("POST", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "token":
-                return .json(try await token(parts[2], body: request.body))
+                return .json(try await token(parts[2], request: request))
             case ("POST", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "authorize":
                 return .json(try await authorize(parts[2], body: request.body))
             case ("POST", 4, _) where parts[0] == "v1" && parts[1] == "connections" && parts[3] == "reload":
@@ -38,7 +49,7 @@ public struct TokenAPI: LocalAPIResponder {
                 let report = try await registry.session(parts[2]).revoke()
                 return .json(report)
             default:
-                if parts.first == "v1", ["status", "connections"].contains(parts.dropFirst().first ?? "") {
+                if parts.first == "v1", ["status", "connections", "audit"].contains(parts.dropFirst().first ?? "") {
                     return .error(status: 405, code: "method_not_allowed", message: "\(request.method) is not supported on \(request.path); see docs/token-api.md")
                 }
                 return .error(status: 404, code: "not_found", message: "No such endpoint: \(request.path). The token API is described in docs/token-api.md.")
@@ -60,6 +71,10 @@ public struct TokenAPI: LocalAPIResponder {
               let connection = registry.catalog.resolve(String(name).percentDecodedName) else { return nil }
         let minValid = min(max(body.minValid ?? 30, 0), 3600)
         guard let cached = registry.cache.entry(connection.id, minValid: minValid) else { return nil }
+        let requester = TokenRequester.lookUp(pid: request.peer.pid, clientExecutables: clientExecutables)
+        if case .refuse(let reason) = release(connection, to: requester) {
+            return Self.response(for: AgentError(.tokenNotReleased, reason))
+        }
         // Written by hand: JSONEncoder is a third of this path's cost. Same bytes as
         // `json(TokenBody(...))` (sorted keys); `TokenAPITests` checks that.
         var json = "{\"access_token\":" + JSONString.quote(cached.accessToken)
@@ -75,15 +90,39 @@ public struct TokenAPI: LocalAPIResponder {
         let catalog = registry.catalog
         var agent = info()
         agent.keyringHealth = await registry.dependencies.store.health().description
-        return StatusBody(agent: agent, connections: list, configProblems: catalog.problems.map(\.description))
+        return StatusBody(agent: agent, connections: list, configProblems: catalog.problems.map(\.description),
+                          tokenRecipients: releases.recipients())
     }
 
-    func token(_ name: String, body: Data) async throws -> TokenBody {
-        let request = try TokenRequestBody.decode(body)
-        let minValid = min(max(request.minValid ?? 30, 0), 3600)
+    func token(_ name: String, request: LocalAPIRequest) async throws -> TokenBody {
+        let body = try TokenRequestBody.decode(request.body)
+        let minValid = min(max(body.minValid ?? 30, 0), 3600)
         let session = try registry.session(name)
-        let tokens = try await session.accessToken(minValid: minValid, interactive: request.interactive ?? false)
+        // Decided before any token is fetched: a refused program starts no sign-in either.
+        let requester = TokenRequester.lookUp(pid: request.peer.pid, clientExecutables: clientExecutables)
+        if case .refuse(let reason) = TokenReleasePolicy.decide(connection: session.connection.id, allowed: session.connection.tokenExecutables, requester: requester) {
+            record(session.connection.id, requester, .refused)
+            throw AgentError(.tokenNotReleased, reason)
+        }
+        let tokens = try await session.accessToken(minValid: minValid, interactive: body.interactive ?? false)
+        record(session.connection.id, requester, .released)
         return TokenBody(accessToken: tokens.accessToken, tokenType: "Bearer", expiresAt: tokens.expiresAt.flatMap(EpochSeconds.of), connection: session.connection.id)
+    }
+
+    /// The policy's decision for `connection`, recorded.
+    private func release(_ connection: Connection, to requester: TokenRequester) -> TokenReleasePolicy.Decision {
+        let decision = TokenReleasePolicy.decide(connection: connection.id, allowed: connection.tokenExecutables, requester: requester)
+        record(connection.id, requester, decision == .release ? .released : .refused)
+        return decision
+    }
+
+    private func record(_ connection: String, _ requester: TokenRequester, _ outcome: TokenRelease.Outcome) {
+        let isFirst = releases.record(TokenRelease(time: Date(), connection: connection, requester: requester, outcome: outcome))
+        if isFirst {
+            logger.notice(outcome == .released ? "first raw token for this program" : "raw token refused to this program",
+                          metadata: ["connection": "\(connection)", "program": "\(requester.displayName)",
+                                     "via": "\(requester.via ?? "-")"])
+        }
     }
 
     func authorize(_ name: String, body: Data) async throws -> AuthorizeBody {
@@ -113,7 +152,7 @@ public struct TokenAPI: LocalAPIResponder {
         let status: Int
         switch error.code {
         case .authorizationRequired: status = 401
-        case .authorizationFailed: status = 403
+        case .authorizationFailed, .tokenNotReleased: status = 403
         case .unknownConnection: status = 404
         case .badRequest: status = 400
         case .keyringLocked, .keyringUnavailable: status = 503

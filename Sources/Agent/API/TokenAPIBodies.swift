@@ -28,12 +28,16 @@ public struct StatusBody: Sendable, Codable {
     public var agent: AgentInfo
     public var connections: [SessionStatus]
     public var configProblems: [String]
-    enum CodingKeys: String, CodingKey { case agent, connections, configProblems = "config_problems" }
+    /// The programs that got (or were refused) raw tokens since the agent started, most
+    /// recent first; `nil` when no agent runs.
+    public var tokenRecipients: [TokenRecipient]?
+    enum CodingKeys: String, CodingKey { case agent, connections, configProblems = "config_problems", tokenRecipients = "token_recipients" }
 
-    public init(agent: AgentInfo, connections: [SessionStatus], configProblems: [String]) {
+    public init(agent: AgentInfo, connections: [SessionStatus], configProblems: [String], tokenRecipients: [TokenRecipient]? = nil) {
         self.agent = agent
         self.connections = connections
         self.configProblems = configProblems
+        self.tokenRecipients = tokenRecipients
     }
 }
 

@@ -30,7 +30,7 @@ struct CatalogFile {
         "id", "name", "jira_url", "gateway_url", "issuer", "authorization_url", "token_url",
         "revocation_url", "device_authorization_url", "client_id", "client_secret_file",
         "client_secret", "scope", "default", "client_auth", "redirect_ports", "redirect_uri",
-        "ca_bundle", "authorization_timeout",
+        "ca_bundle", "authorization_timeout", "token_executables",
     ]
 
     static func read(path: String, global: Bool) -> CatalogFile {
@@ -197,13 +197,23 @@ struct EntryReader {
                 problem("authorization_timeout", "must be a whole number of seconds between 10 and 3600")
             }
         }
+        var executables: [String]?
+        if let v = table["token_executables"] {
+            let paths = v.array?.compactMap { $0.string }
+            if let paths, paths.count == v.array?.count, paths.allSatisfy({ $0.hasPrefix("/") && !$0.contains("\0") }) {
+                executables = paths
+            } else {
+                problem("token_executables", "must be a list of absolute paths like [\"/usr/bin/git\"] (an empty list: no program gets raw tokens)")
+            }
+        }
         guard problems.count == before, let jira, let clientID else { return nil }
         return Connection(
             id: id, name: string("name") ?? id, jiraURL: jira, gatewayURL: gateway, issuer: issuer,
             authorizationURL: authorization, tokenURL: token, revocationURL: revocation,
             deviceAuthorizationURL: device, clientID: clientID, clientSecretFile: secretFile,
             scope: scope, isDefault: isDefault, clientAuth: clientAuth, redirectPorts: ports,
-            redirectURI: redirectURI, caBundle: ca, authorizationTimeout: timeout, origin: origin)
+            redirectURI: redirectURI, caBundle: ca, authorizationTimeout: timeout,
+            tokenExecutables: executables, origin: origin)
     }
 
     /// `redirect_ports = [8400, 8401]` or `redirect_ports = "8400-8410"`.

@@ -46,6 +46,9 @@ public struct Connection: Sendable, Hashable {
     public var caBundle: String?
     /// How long a browser authorization may take before it is abandoned.
     public var authorizationTimeout: TimeInterval
+    /// The programs (absolute executable paths) that may receive raw access tokens from the
+    /// token API; `nil`: every program of the user. The proxy is not affected.
+    public var tokenExecutables: [String]?
     public var origin: Origin
 
     /// The servers a token set of this connection is bound to: its authorization server
@@ -63,7 +66,8 @@ public struct Connection: Sendable, Hashable {
         deviceAuthorizationURL: URL? = nil, clientID: String, clientSecretFile: String? = nil,
         scope: String = "", isDefault: Bool = false, clientAuth: ClientAuthMethod = .basic,
         redirectPorts: [Int] = [], redirectURI: URL? = nil, caBundle: String? = nil,
-        authorizationTimeout: TimeInterval = 300, origin: Origin = .user(file: "<memory>")
+        authorizationTimeout: TimeInterval = 300, tokenExecutables: [String]? = nil,
+        origin: Origin = .user(file: "<memory>")
     ) {
         self.id = id
         self.name = name ?? id
@@ -83,6 +87,7 @@ public struct Connection: Sendable, Hashable {
         self.redirectURI = redirectURI
         self.caBundle = caBundle
         self.authorizationTimeout = authorizationTimeout
+        self.tokenExecutables = tokenExecutables
         self.origin = origin
     }
 

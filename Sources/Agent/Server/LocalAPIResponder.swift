@@ -1,4 +1,5 @@
 public import FoundationEssentials
+import OAuth
 
 /// The token API behind the Unix socket (DESIGN §6): every request whose path starts with
 /// `/v1/` is read whole (body at most `AgentServer.Configuration.apiBodyLimit`, 64 KiB by
@@ -41,6 +42,11 @@ public struct LocalAPIRequest: Sendable {
         self.headers = headers
         self.body = body
         self.peer = peer
+    }
+
+    /// The first value of a query parameter (form-decoded), e.g. `connection` in `?connection=acme`.
+    public func queryValue(_ name: String) -> String? {
+        query.flatMap { FormURLEncoding.decode($0).first { $0.name == name }?.value ?? nil }
     }
 
     /// The first value of a header field, by case-insensitive name.

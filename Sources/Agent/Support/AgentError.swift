@@ -28,6 +28,8 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
         case badRequest = "bad_request"
         /// The revocation could not be confirmed; the tokens may still be valid.
         case revocationUncertain = "revocation_uncertain"
+        /// The program may not receive raw tokens of this connection (`token_executables`).
+        case tokenNotReleased = "token_not_released"
         case internalError = "internal_error"
     }
 

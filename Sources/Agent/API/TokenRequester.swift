@@ -1,0 +1,66 @@
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The program that asked for a raw token: the executable of the peer process, or, when the
+/// peer is this project's own CLI (`jira-auth-agent token` inside a script), the CLI's parent,
+/// since the CLI only carries the request for it.
+public struct TokenRequester: Sendable, Hashable, Codable {
+    /// Absolute path of the executable; `nil` when the process was gone or `/proc` unreadable.
+    public var executable: String?
+    public var pid: Int32?
+    /// `jira-auth-agent` when the request came through the CLI on the program's behalf.
+    public var via: String?
+
+    public init(executable: String?, pid: Int32?, via: String? = nil) {
+        self.executable = executable
+        self.pid = pid
+        self.via = via
+    }
+
+    /// What to show for a requester whose executable is unknown.
+    public var displayName: String { executable ?? "unknown program" + (pid.map { " (pid \($0))" } ?? "") }
+
+    /// Looks the peer up in `/proc`. `clientExecutables` are the CLI's binaries: a request
+    /// from one of them is attributed to its parent process.
+    public static func lookUp(pid: Int32?, clientExecutables: Set<String>, procRoot: String = "/proc") -> TokenRequester {
+        guard let pid, pid > 0 else { return TokenRequester(executable: nil, pid: nil) }
+        let executable = ProcFS.executable(of: pid, procRoot: procRoot)
+        guard let executable, clientExecutables.contains(executable),
+              let parent = ProcFS.parent(of: pid, procRoot: procRoot), parent > 1 else {
+            return TokenRequester(executable: executable, pid: pid)
+        }
+        return TokenRequester(executable: ProcFS.executable(of: parent, procRoot: procRoot), pid: parent, via: "jira-auth-agent")
+    }
+
+    /// The CLI's binaries, installed next to the running agent: `jira-auth-agent` (the front)
+    /// and `jira-auth-agent-full`.
+    public static func clientExecutables(besides agentExecutable: String? = nil) -> Set<String> {
+        guard let agentExecutable = agentExecutable ?? ProcFS.executable(of: getpid()), let slash = agentExecutable.lastIndex(of: "/") else { return [] }
+        let directory = agentExecutable[..<slash]
+        return ["\(directory)/jira-auth-agent", "\(directory)/jira-auth-agent-full"]
+    }
+}
+
+/// The few `/proc` reads the audit needs; each is one or two system calls.
+enum ProcFS {
+    /// The target of `/proc/PID/exe`, without the kernel's " (deleted)" suffix.
+    static func executable(of pid: Int32, procRoot: String = "/proc") -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("\(procRoot)/\(pid)/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        let path = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return path.hasSuffix(" (deleted)") ? String(path.dropLast(" (deleted)".count)) : path
+    }
+
+    /// The parent's PID from `/proc/PID/stat` (the fourth field; the second, the command
+    /// name in parentheses, may itself contain spaces and parentheses, so parse after the last `)`).
+    static func parent(of pid: Int32, procRoot: String = "/proc") -> Int32? {
+        guard let stat = try? String(contentsOfFile: "\(procRoot)/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count >= 2 else { return nil }
+        return Int32(fields[1])
+    }
+}
