@@ -173,13 +173,13 @@ _jira-auth-agent() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    serve|login|token|status|revoke|connections|open|proxy-url|help)
+    serve|login|token|status|revoke|connections|open|proxy-url|audit|help)
         # Offer subcommand argument completions
         "_jira-auth-agent_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'serve login token status revoke connections open proxy-url help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'serve login token status revoke connections open proxy-url audit help' -- "${cur}"))
         ;;
     esac
 }
@@ -207,7 +207,7 @@ _jira-auth-agent_serve() {
 
 _jira-auth-agent_login() {
     repeating_flags=()
-    non_repeating_flags=(--no-browser --version -h --help)
+    non_repeating_flags=(--no-browser --switch-account --version -h --help)
     repeating_options=()
     non_repeating_options=(--socket)
     __jira-auth-agent_offer_flags_options 1
@@ -280,13 +280,13 @@ _jira-auth-agent_connections() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    list)
+    list|set-secret|delete-secret)
         # Offer subcommand argument completions
         "_jira-auth-agent_connections_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'list' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'list set-secret delete-secret' -- "${cur}"))
         ;;
     esac
 }
@@ -297,6 +297,22 @@ _jira-auth-agent_connections_list() {
     repeating_options=()
     non_repeating_options=()
     __jira-auth-agent_offer_flags_options 0
+}
+
+_jira-auth-agent_connections_set-secret() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __jira-auth-agent_offer_flags_options 1
+}
+
+_jira-auth-agent_connections_delete-secret() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __jira-auth-agent_offer_flags_options 1
 }
 
 _jira-auth-agent_open() {
@@ -318,12 +334,33 @@ _jira-auth-agent_proxy-url() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--proxy-port)
+    non_repeating_options=(--proxy-port --socket)
     __jira-auth-agent_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--proxy-port')
+        return
+        ;;
+    '--socket')
+        return
+        ;;
+    esac
+}
+
+_jira-auth-agent_audit() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--last --socket)
+    __jira-auth-agent_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--last')
+        return
+        ;;
+    '--socket')
         return
         ;;
     esac
