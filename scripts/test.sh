@@ -2,7 +2,7 @@
 # The whole test suite (README: `make test`; CI: .ci/run). Builds once, then:
 #  1. the keyring suite under a locked, an absent and a hung Secret Service;
 #  2. inside one private session with an unlocked gnome-keyring and the stack running
-#     (authorization server, Jira stand-in, headless Chromium as $BROWSER):
+#     (authorization server, API gateway, Jira stand-in, headless Chromium as $BROWSER):
 #     the stack's smoke tests, then every Swift test;
 #  3. in a session of their own, the tests that lock the keyring mid-run (they would
 #     disturb the keyring suites of pass 2).

@@ -4,6 +4,8 @@
   POST /test/revoke-refresh-tokens  revoke every refresh token of alice (a revoke behind the
                                     agent's back)
   POST /test/access-token-lifetime?seconds=N  lifetime of access tokens issued from now on
+  POST /test/expire-token           (body: an access token) it expires now, as if its time ran
+                                    out while the agent's clock said otherwise
 No authentication: this server only ever listens on 127.0.0.1 for tests."""
 import threading
 from collections import Counter
@@ -15,7 +17,7 @@ from django.dispatch import receiver
 from django.http import JsonResponse, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
-from oauth2_provider.models import Grant, RefreshToken
+from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
 GRANT_NAMES = {
     "authorization_code": "authorization_code",
@@ -144,3 +146,15 @@ def access_token_lifetime(request):
         if "_oauthlib_core" in cls.__dict__:
             delattr(cls, "_oauthlib_core")
     return JsonResponse({"previous": previous, "seconds": seconds})
+
+
+@csrf_exempt
+@require_POST
+def expire_token(request):
+    import hashlib
+    from datetime import timedelta
+    from django.utils import timezone
+    checksum = hashlib.sha256(request.body.strip()).hexdigest()  # DOT looks tokens up by checksum
+    updated = AccessToken.objects.filter(token_checksum=checksum).update(
+        expires=timezone.now() - timedelta(seconds=1))
+    return JsonResponse({"expired": updated}, status=200 if updated else 404)

@@ -14,5 +14,6 @@ urlpatterns = [
     path("test/reset-stats", testonly.reset_stats),
     path("test/revoke-refresh-tokens", testonly.revoke_refresh_tokens),
     path("test/access-token-lifetime", testonly.access_token_lifetime),
+    path("test/expire-token", testonly.expire_token),
     path("test/fault", testonly.fault),
 ]
