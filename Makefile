@@ -44,13 +44,14 @@ install: release
 	install -Dm644 share/systemd/user/jira-auth-agent.service $(DESTDIR)$(PREFIX)/lib/systemd/user/jira-auth-agent.service
 	sed -i 's#@BINDIR@#$(PREFIX)/bin#' $(DESTDIR)$(PREFIX)/lib/systemd/user/jira-auth-agent.service
 	install -Dm644 share/completions/jira-auth-agent.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/jira-auth-agent
+	install -Dm644 share/examples/jira-board.py $(DESTDIR)$(PREFIX)/share/doc/jira-auth-agent/examples/jira-board.py
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/jira-auth-agent $(DESTDIR)$(PREFIX)/share/man/man1/jira-auth-agent.1 \
 	  $(DESTDIR)$(PREFIX)/libexec/jira-auth-agent/jira-auth-agent-full \
 	  $(DESTDIR)$(PREFIX)/lib/systemd/user/jira-auth-agent.service \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/jira-auth-agent
-	rm -rf $(DESTDIR)$(PREFIX)/share/jira-auth-agent
+	rm -rf $(DESTDIR)$(PREFIX)/share/jira-auth-agent $(DESTDIR)$(PREFIX)/share/doc/jira-auth-agent
 
 clean:
 	rm -rf .build .build-release .run

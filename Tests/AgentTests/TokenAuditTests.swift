@@ -55,6 +55,9 @@ import Glibc
         #expect(TokenRequester.lookUp(pid: getpid(), clientExecutables: []).executable == Self.myExecutable)
         #expect(TokenRequester.clientExecutables(besides: "/usr/libexec/x/jira-auth-agent-full")
                 == ["/usr/libexec/x/jira-auth-agent", "/usr/libexec/x/jira-auth-agent-full"])
+        #expect(TokenRequester.clientExecutables(besides: "/home/u/.local/libexec/jira-auth-agent/jira-auth-agent-full")
+                == ["/home/u/.local/bin/jira-auth-agent", "/home/u/.local/libexec/jira-auth-agent/jira-auth-agent",
+                    "/home/u/.local/libexec/jira-auth-agent/jira-auth-agent-full"], "make install's layout")
     }
 
     // MARK: policy

@@ -34,12 +34,18 @@ public struct TokenRequester: Sendable, Hashable, Codable {
         return TokenRequester(executable: ProcFS.executable(of: parent, procRoot: procRoot), pid: parent, via: "jira-auth-agent")
     }
 
-    /// The CLI's binaries, installed next to the running agent: `jira-auth-agent` (the front)
-    /// and `jira-auth-agent-full`.
+    /// The CLI's binaries, where the front (`Sources/Front/FullCLI.swift`) finds the full
+    /// CLI: side by side (a build directory), or the front in `PREFIX/bin` and the full CLI,
+    /// which also runs `serve`, in `PREFIX/libexec/jira-auth-agent` (an installation).
     public static func clientExecutables(besides agentExecutable: String? = nil) -> Set<String> {
         guard let agentExecutable = agentExecutable ?? ProcFS.executable(of: getpid()), let slash = agentExecutable.lastIndex(of: "/") else { return [] }
-        let directory = agentExecutable[..<slash]
-        return ["\(directory)/jira-auth-agent", "\(directory)/jira-auth-agent-full"]
+        let directory = String(agentExecutable[..<slash])
+        var set: Set<String> = ["\(directory)/jira-auth-agent", "\(directory)/jira-auth-agent-full"]
+        let installed = "/libexec/jira-auth-agent"
+        if directory.hasSuffix(installed) {
+            set.insert(String(directory.dropLast(installed.count)) + "/bin/jira-auth-agent")
+        }
+        return set
     }
 }
 
