@@ -51,7 +51,8 @@ port=${DEMO_PROXY_PORT:-7744}
 agent_pid=$!
 up=""
 for _ in $(seq 300); do
-  "$bin" status >/dev/null 2>&1 && { up=1; break; }
+  # proxy_url is there only when a running agent answered (status also works without one).
+  "$bin" status --json 2>/dev/null | grep -q '"proxy_url"' && { up=1; break; }
   kill -0 "$agent_pid" 2>/dev/null || break
   sleep 0.1
 done
@@ -60,8 +61,8 @@ done
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 say "jira-auth-agent connections list"
 "$bin" connections list
-say "jira-auth-agent status   # before: no tokens yet"
-"$bin" status
+say "jira-auth-agent status   # before: no tokens yet, so it exits 77 (for scripts)"
+"$bin" status || echo "(exit status $?)"
 proxy=$("$bin" proxy-url --proxy-port "$port")
 say "curl $proxy/rest/api/2/myself   # first Jira call: the agent runs the browser sign-in"
 curl -sS --max-time 120 "$proxy/rest/api/2/myself"; echo

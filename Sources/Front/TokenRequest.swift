@@ -4,11 +4,13 @@ import Glibc
 #endif
 
 /// A `token` invocation the front can answer on its own: `[NAME] [--min-valid N]
-/// [--socket PATH]`, not interactive. Anything else is left to the full CLI.
+/// [--socket PATH] [--auth-header]`, not interactive. Anything else is left to the full CLI.
 struct TokenRequest {
     var connection = "default"
     var minValid = 30
     var socket: String?
+    /// Print `Authorization: Bearer <token>`, for `curl -H @-`.
+    var authHeader = false
 
     init?(arguments: [String]) {
         var rest = arguments[...]
@@ -24,6 +26,8 @@ struct TokenRequest {
             } else if arg == "--socket" || arg.hasPrefix("--socket=") {
                 guard let v = value(), !v.isEmpty else { return nil }
                 socket = v
+            } else if arg == "--auth-header" {
+                authHeader = true
             } else if !arg.hasPrefix("-"), !sawName, arg.utf8.allSatisfy(Self.isNameByte) {
                 connection = arg
                 sawName = true
@@ -42,6 +46,11 @@ struct TokenRequest {
         if let dir = Environment.get("JIRA_AUTH_AGENT_RUNTIME_DIR"), !dir.isEmpty { return dir + "/agent.sock" }
         if let runtime = Environment.get("XDG_RUNTIME_DIR"), !runtime.isEmpty { return runtime + "/jira-auth-agent/agent.sock" }
         return nil
+    }
+
+    /// The line to print for `token`.
+    func line(for token: String) -> String {
+        (authHeader ? "Authorization: Bearer " : "") + token + "\n"
     }
 
     /// The access token, or nil for anything but a clean 200 with one.

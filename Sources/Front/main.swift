@@ -15,7 +15,7 @@ let arguments = CommandLine.arguments
 
 if arguments.count >= 2, arguments[1] == "token", let request = TokenRequest(arguments: Array(arguments.dropFirst(2))),
    let token = request.fetch() {
-    let line = token + "\n"
+    let line = request.line(for: token)
     _ = line.withCString { write(1, $0, strlen($0)) }
     exit(0)
 }

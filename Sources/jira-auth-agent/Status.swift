@@ -5,13 +5,23 @@ import Keyring
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show each connection's state, account, expiry, next refresh and last error.")
+        abstract: "Show each connection's state, account, expiry, next refresh and last error.",
+        discussion: """
+            Exit status, for scripts: 0 when the connection named (else the default one) holds \
+            a usable grant, 77 when it needs authorization (run `jira-auth-agent login`), 75 \
+            when the keyring has not been read (locked or unavailable), 78 for an unknown \
+            connection.
+            """)
 
+    @Argument(help: "Only this connection (id, team or alias).") var connection: String?
     @Flag(help: "Machine-readable output.") var json = false
     @OptionGroup var agent: AgentOptions
 
     func run() async throws {
-        let body: StatusBody
+        // Resolved in the catalogs the agent reads (the same files), so a team name works.
+        let catalog = ConnectionCatalog.load()
+        let target = connection == nil ? catalog.resolve(nil) : try resolve(connection, in: catalog)
+        var body: StatusBody
         var running = true
         do {
             let data = try agent.client().json("GET", "/v1/status")
@@ -26,6 +36,10 @@ struct Status: AsyncParsableCommand {
             body = StatusBody(agent: AgentInfo(version: JiraAuthAgent.version, pid: 0, keyring: "secret-service", keyringHealth: health, proxyURL: nil, socket: try agent.socketPath()),
                               connections: list, configProblems: registry.catalog.problems.map(\.description))
         }
+        if let id = target?.id, connection != nil {
+            body.connections = body.connections.filter { $0.connection == id }
+            body.tokenRecipients = body.tokenRecipients?.filter { $0.connection == id }
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -34,10 +48,23 @@ struct Status: AsyncParsableCommand {
         } else {
             print(StatusFormatter.text(body, running: running), terminator: "")
         }
+        let status = StatusFormatter.exitStatus(body.connections.first { $0.connection == target?.id })
+        if status != 0 { throw ExitCode(status) }
     }
 }
 
 enum StatusFormatter {
+    /// 0 with a usable grant (or nothing to judge), 75 when the keyring has not been read
+    /// (locked, unavailable, or not yet), 77 when a sign-in is needed.
+    static func exitStatus(_ connection: SessionStatus?) -> Int32 {
+        guard let connection else { return 0 }
+        switch connection.state {
+        case "authorized", "refreshing": return 0
+        case "unknown": return ExitCodes.tempfail
+        default: return ExitCodes.noperm
+        }
+    }
+
     static var decoder: JSONDecoder {
         let d = JSONDecoder()
         d.dateDecodingStrategy = .iso8601

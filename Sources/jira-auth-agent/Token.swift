@@ -5,13 +5,25 @@ import OAuth
 
 struct Token: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a valid access token (and nothing else), for $(jira-auth-agent token).",
-        discussion: "Exit codes: 77 authorization required (run `jira-auth-agent login`), 75 keyring locked or unavailable, 69 agent not running.")
+        abstract: "Print a valid access token (and nothing else).",
+        discussion: """
+            Hand it to a program on standard input, never on a command line (every local user \
+            can read command lines in /proc): `jira-auth-agent token --auth-header | curl -H @- URL`. \
+            Better still, use the proxy, and the program never sees a token (proxy-url). \
+            Exit codes: 77 authorization required (run `jira-auth-agent login`) or the program \
+            may not get raw tokens, 75 keyring locked or unavailable, 69 agent not running.
+            """)
 
     @Argument(help: "Connection id, team or `default`.") var connection: String = "default"
     @Option(name: .customLong("min-valid"), help: "Seconds the token must stay valid.") var minValid: Int = 30
     @Flag(help: "If no token is available, open the browser and wait for the sign-in.") var interactive = false
+    @Flag(name: .customLong("auth-header"), help: "Print `Authorization: Bearer <token>`, for `curl -H @-`.") var authHeader = false
+    @Flag(help: "Print the token API's answer: access_token, token_type, expires_at (seconds since 1970), connection.") var json = false
     @OptionGroup var agent: AgentOptions
+
+    func validate() throws {
+        if authHeader && json { throw ValidationError("--auth-header and --json exclude each other.") }
+    }
 
     func run() throws {
         let client = try agent.client(timeout: interactive ? 330 : 30)
@@ -20,7 +32,11 @@ struct Token: ParsableCommand {
         guard let token = JSONValue.object(from: data)?["access_token"]?.stringValue else {
             throw AgentError(.protocolViolation, "The agent's answer has no access_token.")
         }
-        Output.stdout((token + "\n"))
+        if json {
+            Output.stdout(data + Data("\n".utf8))
+        } else {
+            Output.stdout((authHeader ? "Authorization: Bearer " : "") + token + "\n")
+        }
     }
 }
 

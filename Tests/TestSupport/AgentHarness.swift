@@ -75,7 +75,7 @@ public final class AgentHarness: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if FileManager.default.fileExists(atPath: socket),
-               let out = try? cli(["status", "--json"]), out.status == 0, out.stdout.contains("\"proxy_url\"") { return }
+               let out = try? cli(["status", "--json"]), [0, 75, 77].contains(out.status), out.stdout.contains("\"proxy_url\"") { return }
             guard process.isRunning else { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
