@@ -222,7 +222,7 @@ _jira-auth-agent_login() {
 
 _jira-auth-agent_token() {
     repeating_flags=()
-    non_repeating_flags=(--interactive --version -h --help)
+    non_repeating_flags=(--interactive --auth-header --json --version -h --help)
     repeating_options=()
     non_repeating_options=(--min-valid --socket)
     __jira-auth-agent_offer_flags_options 1
@@ -243,7 +243,7 @@ _jira-auth-agent_status() {
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
     non_repeating_options=(--socket)
-    __jira-auth-agent_offer_flags_options 0
+    __jira-auth-agent_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
