@@ -6,6 +6,9 @@ extension OAuthError: CustomStringConvertible, CustomDebugStringConvertible {
         "\(whatHappened) \(whatToDo)"
     }
 
+    /// What an admin checks after `invalid_client`.
+    public static let clientAuthenticationAdvice = "Check client_id and the client secret. With client_auth = \"basic\" (the default), a server that does not URL-decode Basic credentials refuses a secret containing '+', '/' or '=': try client_auth = \"post\"."
+
     public var debugDescription: String {
         "OAuthError(code: \(code.rawValue), error: \(oauthError ?? "-"), status: \(httpStatus.map(String.init) ?? "-")): \(description)"
     }
@@ -27,6 +30,8 @@ extension OAuthError: CustomStringConvertible, CustomDebugStringConvertible {
         switch code {
         case .invalidResponse:
             return "The authorization server's response is not valid OAuth\(status)\(detailSuffix)."
+        case .oauth where isClientAuthenticationFailure:
+            return "The authorization server refused the client's authentication\(serverWords)\(status); the sign-in itself was not judged."
         case .oauth:
             return isTransient
                 ? "The authorization server is temporarily unable to answer\(serverWords)\(status)."
@@ -69,6 +74,8 @@ extension OAuthError: CustomStringConvertible, CustomDebugStringConvertible {
             return "Fix the connection's configuration."
         case .invalidResponse:
             return "Check the configured endpoint URLs; a proxy or login portal may be answering instead of the server."
+        case .oauth where isClientAuthenticationFailure:
+            return Self.clientAuthenticationAdvice
         case .oauth, .httpStatus:
             return requiresReauthorization
                 ? "Authorize the connection again; if that fails too, check client_id, the client secret and client_auth."

@@ -82,12 +82,19 @@ public struct OAuthError: Error, Sendable, Equatable {
         return false
     }
 
+    /// `invalid_client` (RFC 6749 §5.2): the server refused the *client's* authentication
+    /// (secret, `client_auth`), not the grant. Signing in again cannot fix it, and the
+    /// refresh token may be fine once the client is: keep it.
+    public var isClientAuthenticationFailure: Bool {
+        code == .oauth && oauthError == "invalid_client" && !isTransient
+    }
+
     /// True when the grant is unusable and the user must authorize again: any OAuth error
-    /// (`invalid_grant`, `invalid_client`, `unauthorized_client`, `invalid_scope`, and
-    /// unknown codes alike) that is not transient, a denial, a state/issuer/nonce mismatch,
-    /// or an expired device code. A bare HTTP status is never a verdict.
+    /// (`invalid_grant`, `unauthorized_client`, `invalid_scope`, and unknown codes alike)
+    /// that is not transient and not `invalid_client`, a denial, a state/issuer/nonce
+    /// mismatch, or an expired device code. A bare HTTP status is never a verdict.
     public var requiresReauthorization: Bool {
-        if isTransient { return false }
+        if isTransient || isClientAuthenticationFailure { return false }
         switch code {
         case .oauth, .accessDenied, .stateMismatch, .issuerMismatch, .nonceMismatch, .deviceExpired:
             return true

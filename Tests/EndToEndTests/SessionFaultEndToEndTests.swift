@@ -61,6 +61,43 @@ extension EndToEnd {
             #expect(try stack.stats().delta(before, "token_calls.authorization_code") == 0)
         }
 
+        @Test("invalid_client on refresh (a wrong client secret): the grant is kept, the message names client_auth", .timeLimit(.minutes(2)))
+        func clientAuthenticationRefused() throws {
+            let agent = try AgentHarness(stack: stack)
+            defer { agent.cleanUp() }
+            let first = try signedIn(agent)
+            agent.stop()
+            // The same grant, but the agent now authenticates with a wrong secret.
+            let wrong = agent.directory.appendingPathComponent("wrong.secret").path
+            try "not-the-secret+/=".write(toFile: wrong, atomically: true, encoding: .utf8)
+            chmod(wrong, 0o600)
+            let config = try String(contentsOfFile: agent.configFile, encoding: .utf8)
+            try config.replacingOccurrences(of: stack.value("CLIENT_SECRET_FILE"), with: wrong)
+                .write(toFile: agent.configFile, atomically: true, encoding: .utf8)
+            try agent.start()
+            let before = try stack.stats()
+            // Jira stops taking the access token: the proxy must refresh, and is refused.
+            let reject = stack.value("JIRA_STATS_URL").replacingOccurrences(of: "/test/stats", with: "/test/reject-token")
+            #expect(try Run.capture(["curl", "-sf", "--data-binary", "@-", reject], stdin: first).status == 0)
+            let myself = try agent.proxyURL + "/jira/\(agent.connection)/rest/api/2/myself"
+            let refused = try Run.capture(["curl", "-s", "-w", "\n%{http_code}", myself])
+            #expect(!refused.stdout.hasSuffix("200"), "\(refused.stdout)")
+            #expect(try stack.stats().delta(before, "token_calls.refresh_token") >= 1)
+            let status = try agent.connectionStatus()
+            #expect(status["state"] as? String == "authorized" && status["has_refresh_token"] as? Bool == true, "the grant is kept: \(status)")
+            let lastError = status["last_error"] as? String ?? ""
+            #expect(lastError.contains("invalid_client") && lastError.contains("client_auth = \"post\""), "\(lastError)")
+            #expect(!lastError.contains("login"), "signing in again cannot fix the client: \(lastError)")
+            #expect(try stack.keyringSecret(connection: agent.connection).contains(first), "the keyring item is untouched")
+            // The admin fixes the secret: the same grant renews, no new sign-in.
+            agent.stop()
+            try config.write(toFile: agent.configFile, atomically: true, encoding: .utf8)
+            try agent.start()
+            let renewed = try Run.capture(["curl", "-s", "-w", "\n%{http_code}", try agent.proxyURL + "/jira/\(agent.connection)/rest/api/2/myself"])
+            #expect(renewed.stdout.hasSuffix("200") && renewed.stdout.contains("alice"), "\(renewed.stdout)\n\(agent.log().suffix(2000))")
+            #expect(try stack.stats().delta(before, "token_calls.authorization_code") == 0)
+        }
+
         @Test("a gateway that refuses every token: one refresh per interval, not one per request", .timeLimit(.minutes(2)))
         func gatewayAlwaysRefuses() throws {
             let agent = try AgentHarness(stack: stack)

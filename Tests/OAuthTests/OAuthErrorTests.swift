@@ -5,7 +5,7 @@ import Testing
 @Suite("OAuthError classification and messages")
 struct OAuthErrorTests {
     @Test("OAuth errors from the token endpoint require authorizing again, known codes or not",
-          arguments: ["invalid_grant", "invalid_client", "unauthorized_client", "invalid_scope",
+          arguments: ["invalid_grant", "unauthorized_client", "invalid_scope",
                       "invalid_request", "unsupported_grant_type", "something_new"])
     func reauthorize(code: String) {
         for status in [400, 401, 403] {
@@ -13,6 +13,20 @@ struct OAuthErrorTests {
             #expect(error.requiresReauthorization)
             #expect(!error.isTransient)
         }
+    }
+
+    @Test("invalid_client is the client's authentication, not the grant: keep the grant, suggest client_auth = post")
+    func invalidClient() {
+        for status in [400, 401] {
+            let error = OAuthError(code: .oauth, oauthError: "invalid_client", httpStatus: status)
+            #expect(error.isClientAuthenticationFailure)
+            #expect(!error.requiresReauthorization)
+            #expect(!error.isTransient)
+            #expect(error.description.contains("client's authentication") && error.description.contains("client_auth = \"post\""))
+            #expect(!error.description.contains("Authorize the connection again"))
+        }
+        #expect(!OAuthError(code: .oauth, oauthError: "invalid_client", httpStatus: 503).isClientAuthenticationFailure, "a 503 is transient first")
+        #expect(!OAuthError(code: .oauth, oauthError: "invalid_grant", httpStatus: 400).isClientAuthenticationFailure)
     }
 
     @Test("5xx, 429 and 408 are transient whatever the body says", arguments: [500, 502, 503, 504, 429, 408])

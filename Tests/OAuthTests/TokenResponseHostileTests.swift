@@ -59,7 +59,7 @@ struct TokenResponseHostileTests {
         HostileCase(name: "403 HTML", response: HTTPResponseSpec(status: 403, body: Data(html.utf8)),
                     code: .httpStatus, reauthorize: false, transient: true),
         HostileCase(name: "401 invalid_client", response: Fixture.json(401, #"{"error":"invalid_client"}"#),
-                    code: .oauth, reauthorize: true, transient: false),
+                    code: .oauth, reauthorize: false, transient: false),
         HostileCase(name: "non-standard error", response: Fixture.json(400, #"{"error":"token_revoked_by_admin","error_description":"\u001b[31mgone\u0007"}"#),
                     code: .oauth, reauthorize: true, transient: false),
         HostileCase(name: "error in a 200", response: Fixture.json(200, #"{"error":"bad_verification_code"}"#),

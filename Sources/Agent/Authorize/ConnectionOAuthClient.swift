@@ -110,6 +110,10 @@ public actor ConnectionOAuthClient {
             if error.isTransient {
                 throw AgentError(.transient, "The authorization server for '\(connection.id)' is unavailable right now (\(error)). The agent will retry.", underlying: error)
             }
+            if error.isClientAuthenticationFailure {
+                // The client, not the grant: the stored tokens are kept and a refresh is retried.
+                throw AgentError(.configuration, "The authorization server refused the client authentication of '\(connection.id)' (invalid_client, client_auth = \(connection.clientAuth.rawValue)). \(OAuthError.clientAuthenticationAdvice) Stored tokens are kept.", underlying: error)
+            }
             if error.requiresReauthorization {
                 throw AgentError(.authorizationRequired, "The authorization server refused the grant for '\(connection.id)' (\(error)). Sign in again: jira-auth-agent login \(connection.id)", underlying: error)
             }
