@@ -53,14 +53,27 @@ struct TokenRequest {
         (authHeader ? "Authorization: Bearer " : "") + token + "\n"
     }
 
-    /// The access token, or nil for anything but a clean 200 with one.
-    func fetch() -> String? {
+    enum Answer {
+        case token(String)
+        /// 403 `token_not_released`: this program may not have raw tokens. Answered here,
+        /// since handing over to the full CLI would ask (and be refused, and recorded) twice.
+        case notReleased(message: String)
+    }
+
+    /// The agent's answer, or nil for anything else (the full CLI then asks and explains).
+    func fetch() -> Answer? {
         guard let path = socketPath else { return nil }
         let body = "{\"min_valid\":\(minValid),\"interactive\":false}"
         let request = "POST /v1/connections/\(connection)/token HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
         guard case .success(let response) = UnixSocket.exchange(Array(request.utf8), path: path, timeoutSeconds: 30) else { return nil }
-        return Self.accessToken(in: response)
+        if let token = Self.accessToken(in: response) { return .token(token) }
+        if response.starts(with: Array("HTTP/1.1 403 ".utf8)), let bodyStart = response.firstRange(of: [13, 10, 13, 10])?.upperBound,
+           JSONField.string(named: "error", in: response[bodyStart...]) == "token_not_released",
+           let message = JSONField.string(named: "message", in: response[bodyStart...]) {
+            return .notReleased(message: message)
+        }
+        return nil
     }
 
     /// `HTTP/1.1 200` and the `access_token` string of the agent's JSON answer.

@@ -14,9 +14,17 @@ import Glibc
 let arguments = CommandLine.arguments
 
 if arguments.count >= 2, arguments[1] == "token", let request = TokenRequest(arguments: Array(arguments.dropFirst(2))),
-   let token = request.fetch() {
-    let line = request.line(for: token)
-    _ = line.withCString { write(1, $0, strlen($0)) }
-    exit(0)
+   let answer = request.fetch() {
+    switch answer {
+    case .token(let token):
+        let line = request.line(for: token)
+        _ = line.withCString { write(1, $0, strlen($0)) }
+        exit(0)
+    case .notReleased(let message):
+        // The full CLI's format and exit status (77, EX_NOPERM) for this error.
+        let line = "Error: " + message + "\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        exit(77)
+    }
 }
 FullCLI.exec(arguments)

@@ -119,7 +119,7 @@ public struct TokenAPI: LocalAPIResponder {
     private func record(_ connection: String, _ requester: TokenRequester, _ outcome: TokenRelease.Outcome) {
         let isFirst = releases.record(TokenRelease(time: Date(), connection: connection, requester: requester, outcome: outcome))
         if isFirst {
-            logger.notice(outcome == .released ? "first raw token for this program" : "raw token refused to this program",
+            logger.notice(outcome == .released ? "first raw token for this program" : "first raw token refused to this program",
                           metadata: ["connection": "\(connection)", "program": "\(requester.displayName)",
                                      "via": "\(requester.via ?? "-")"])
         }

@@ -57,10 +57,16 @@ public final class TokenReleaseLog: Sendable {
         var connection: String
         var executable: String?
     }
+    private struct JournalKey: Hashable {
+        var key: Key
+        var outcome: TokenRelease.Outcome
+    }
     private struct State {
         var ring: [TokenRelease] = []
         var next = 0
         var recipients: [Key: TokenRecipient] = [:]
+        /// What the journal was told this run, independent of the recipients' eviction.
+        var journaled: Set<JournalKey> = []
     }
     private let state = NIOLockedValueBox(State())
     public let capacity: Int
@@ -73,15 +79,16 @@ public final class TokenReleaseLog: Sendable {
         self.since = since
     }
 
-    /// Records a release; `true` when this program got a token of this connection for the
-    /// first time since the agent started (worth a journal line).
+    /// Records a release; `true` when this program got (or was refused) a token of this
+    /// connection for the first time since the agent started (worth a journal line).
     @discardableResult
     public func record(_ release: TokenRelease) -> Bool {
         state.withLockedValue { s in
             if s.ring.count < capacity { s.ring.append(release) } else { s.ring[s.next] = release }
             s.next = (s.next + 1) % capacity
             let key = Key(connection: release.connection, executable: release.requester.executable)
-            let isNew = s.recipients[key] == nil
+            if s.journaled.count >= 4 * maxRecipients { s.journaled.removeAll() }   // bounded; at worst a line repeats
+            let isNew = s.journaled.insert(JournalKey(key: key, outcome: release.outcome)).inserted
             var recipient = s.recipients[key] ?? TokenRecipient(connection: release.connection, executable: key.executable,
                                                                  released: 0, refused: 0, first: release.time, last: release.time)
             if release.outcome == .released { recipient.released += 1 } else { recipient.refused += 1 }

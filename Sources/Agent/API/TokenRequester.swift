@@ -27,12 +27,20 @@ public struct TokenRequester: Sendable, Hashable, Codable {
     public static func lookUp(pid: Int32?, clientExecutables: Set<String>, procRoot: String = "/proc") -> TokenRequester {
         guard let pid, pid > 0 else { return TokenRequester(executable: nil, pid: nil) }
         let executable = ProcFS.executable(of: pid, procRoot: procRoot)
-        guard let executable, clientExecutables.contains(executable),
-              let parent = ProcFS.parent(of: pid, procRoot: procRoot), parent > 1 else {
+        // The full CLI makes itself not dumpable (it may hold a secret), and the kernel then
+        // hides its /proc/PID/exe from other processes without CAP_SYS_PTRACE, the agent
+        // included; its command name stays readable. A program could name itself so, but it
+        // could as well run the CLI: attribution is a record, not a boundary.
+        let isClient = executable.map(clientExecutables.contains)
+            ?? (ProcFS.commandName(of: pid, procRoot: procRoot) == Self.clientCommandName)
+        guard isClient, let parent = ProcFS.parent(of: pid, procRoot: procRoot), parent > 1 else {
             return TokenRequester(executable: executable, pid: pid)
         }
         return TokenRequester(executable: ProcFS.executable(of: parent, procRoot: procRoot), pid: parent, via: "jira-auth-agent")
     }
+
+    /// The kernel's command name (15 bytes at most) of both CLI binaries.
+    static let clientCommandName = "jira-auth-agent"
 
     /// The CLI's binaries, where the front (`Sources/Front/FullCLI.swift`) finds the full
     /// CLI: side by side (a build directory), or the front in `PREFIX/bin` and the full CLI,
@@ -58,6 +66,13 @@ enum ProcFS {
         guard n > 0 else { return nil }
         let path = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return path.hasSuffix(" (deleted)") ? String(path.dropLast(" (deleted)".count)) : path
+    }
+
+    /// The command name, the second field of `/proc/PID/stat` (readable for every process).
+    static func commandName(of pid: Int32, procRoot: String = "/proc") -> String? {
+        guard let stat = try? String(contentsOfFile: "\(procRoot)/\(pid)/stat", encoding: .utf8),
+              let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"), open < close else { return nil }
+        return String(stat[stat.index(after: open)..<close])
     }
 
     /// The parent's PID from `/proc/PID/stat` (the fourth field; the second, the command
