@@ -17,24 +17,42 @@ public struct AuthorizationRequest: Sendable, Equatable {
     public var pkce: PKCE
     /// `nonce`: set when `scope` contains `openid`.
     public var nonce: String?
+    /// Parameters an admin adds (`prompt`, `login_hint`, `acr_values`, …), sent after the
+    /// protocol's own, by name. Never one of `reservedParameters`.
+    public var additionalParameters: [String: String]
+
+    /// The parameters this request sets itself; an admin cannot override them.
+    public static let reservedParameters: Set<String> = [
+        "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+        "code_challenge_method", "nonce",
+    ]
 
     /// A request with fresh `state`, PKCE and — when `scope` contains `openid` and no
     /// `nonce` is given — a fresh `nonce`.
+    /// With `offline_access` in `scope` and no `prompt` of the admin's, `prompt=consent` is
+    /// added: OpenID Connect Core §11 requires it for offline access, and a server that
+    /// enforces it otherwise grants no refresh token that outlives the browser session.
     public init(
         clientID: String, redirectURI: URL, scope: String?,
-        state: String = RandomValue.urlSafe(bytes: 16), pkce: PKCE = .generate(), nonce: String? = nil
+        state: String = RandomValue.urlSafe(bytes: 16), pkce: PKCE = .generate(), nonce: String? = nil,
+        additionalParameters: [String: String] = [:]
     ) {
         self.clientID = clientID
         self.redirectURI = redirectURI
         self.scope = scope
         self.state = state
         self.pkce = pkce
-        self.nonce = nonce ?? (Self.scopeContainsOpenID(scope) ? RandomValue.urlSafe(bytes: 16) : nil)
+        self.nonce = nonce ?? (Self.scopeContains("openid", scope) ? RandomValue.urlSafe(bytes: 16) : nil)
+        var additional = additionalParameters.filter { !Self.reservedParameters.contains($0.key) }
+        if Self.scopeContains("offline_access", scope), additional["prompt"] == nil {
+            additional["prompt"] = "consent"
+        }
+        self.additionalParameters = additional
     }
 
-    /// Whether `openid` is one of the space-separated scope tokens.
-    static func scopeContainsOpenID(_ scope: String?) -> Bool {
-        scope?.split(separator: " ").contains("openid") ?? false
+    /// Whether `token` is one of the space-separated scope tokens.
+    static func scopeContains(_ token: Substring, _ scope: String?) -> Bool {
+        scope?.split(separator: " ").contains(token) ?? false
     }
 
     /// The parameters in the order they are sent.
@@ -49,6 +67,7 @@ public struct AuthorizationRequest: Sendable, Equatable {
             ("code_challenge_method", pkce.method),
         ]
         if let nonce { parameters.append(("nonce", nonce)) }
+        parameters += additionalParameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         return parameters
     }
 

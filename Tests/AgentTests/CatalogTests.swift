@@ -171,6 +171,18 @@ private func entry(_ id: String, jira: String = "https://jira.example.com", _ ex
         #expect(catalog.connections.map(\.tokenExecutables) == [nil, ["/usr/bin/git", "/opt/tools/board"], []])
     }
 
+    @Test func authorizationParamsAreStringsAndNeverTheProtocolsOwn() throws {
+        let fixture = try CatalogFixture()
+        let catalog = try fixture.load(user: entry("ok", #"authorization_params = { prompt = "login", login_hint = "jdoe" }"#)
+            + entry("state", #"authorization_params = { state = "x" }"#)
+            + entry("number", #"authorization_params = { max_age = 3600 }"#)
+            + entry("list", #"authorization_params = ["prompt"]"#))
+        #expect(catalog.connections.map(\.id) == ["ok"])
+        #expect(catalog.connections.first?.authorizationParameters == ["prompt": "login", "login_hint": "jdoe"])
+        #expect(catalog.problems.map(\.key) == ["authorization_params", "authorization_params", "authorization_params"])
+        #expect(catalog.problems.first { $0.connection == "state" }?.message.contains("set by the agent") == true)
+    }
+
     @Test(arguments: [#"["git"]"#, #""/usr/bin/git""#, #"["/usr/bin/git", 3]"#, "true"])
     func badTokenExecutablesAreRefused(value: String) throws {
         let fixture = try CatalogFixture()

@@ -37,6 +37,25 @@ struct AuthorizationRequestTests {
         #expect(names.count == Set(names).count)
     }
 
+    @Test("offline_access asks for consent (OIDC Core §11) unless the admin set a prompt; admin parameters follow ours")
+    func promptAndAdditionalParameters() {
+        let offline = AuthorizationRequest(clientID: "cli", redirectURI: Fixture.redirectURI, scope: "openid offline_access")
+        #expect(value("prompt", in: offline.url(endpoint: Self.endpoint)) == "consent")
+        let plain = AuthorizationRequest(clientID: "cli", redirectURI: Fixture.redirectURI, scope: "openid offline_accessible")
+        #expect(value("prompt", in: plain.url(endpoint: Self.endpoint)) == nil, "a whole scope token, not a prefix")
+        let admin = AuthorizationRequest(clientID: "cli", redirectURI: Fixture.redirectURI, scope: "offline_access read",
+                                         additionalParameters: ["prompt": "login consent", "login_hint": "jdoe+x@acme", "state": "forged",
+                                                                "redirect_uri": "https://evil.example/"])
+        let url = admin.url(endpoint: Self.endpoint)
+        #expect(value("prompt", in: url) == "login consent")
+        #expect(value("login_hint", in: url) == "jdoe+x@acme")
+        #expect(value("state", in: url) == admin.state, "the protocol's own parameters cannot be overridden")
+        #expect(value("redirect_uri", in: url) == Fixture.redirectURI.absoluteString)
+        let names = items(url).map(\.name)
+        #expect(names.count == Set(names).count)
+        #expect(Array(names.suffix(2)) == ["login_hint", "prompt"], "after ours, by name: \(names)")
+    }
+
     @Test("a space in scope is +, a + in a value is %2B")
     func escaping() {
         let request = AuthorizationRequest(

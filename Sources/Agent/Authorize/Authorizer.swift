@@ -56,7 +56,8 @@ public struct Authorizer: Sendable {
         let redirectURI = Self.redirectURI(for: connection, port: listener.port)
         let pkce = PKCE.generate()
         let state = RandomValue.urlSafe(bytes: 16)
-        let request = AuthorizationRequest(clientID: connection.clientID, redirectURI: URL(string: redirectURI)!, scope: connection.scope.isEmpty ? nil : connection.scope, state: state, pkce: pkce)
+        let request = AuthorizationRequest(clientID: connection.clientID, redirectURI: URL(string: redirectURI)!, scope: connection.scope.isEmpty ? nil : connection.scope, state: state, pkce: pkce,
+                                           additionalParameters: connection.authorizationParameters)
         let startPath = "/start/" + RandomValue.urlSafe(bytes: 16)
         let port = listener.port
         listener.serve(LoopbackFlow(
@@ -96,7 +97,8 @@ public struct Authorizer: Sendable {
         let redirectURI = Self.redirectURI(for: connection, port: port)
         let pkce = PKCE.generate()
         let state = RandomValue.urlSafe(bytes: 16)
-        let request = AuthorizationRequest(clientID: connection.clientID, redirectURI: URL(string: redirectURI)!, scope: connection.scope.isEmpty ? nil : connection.scope, state: state, pkce: pkce)
+        let request = AuthorizationRequest(clientID: connection.clientID, redirectURI: URL(string: redirectURI)!, scope: connection.scope.isEmpty ? nil : connection.scope, state: state, pkce: pkce,
+                                           additionalParameters: connection.authorizationParameters)
         announce("Open this URL in a browser, sign in, and paste the address of the page you land on (it starts with \(redirectURI)):\n  \(request.url(endpoint: endpoints.authorization).absoluteString)")
         while true {
             guard let line = await readLine() else {

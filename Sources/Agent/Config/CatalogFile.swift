@@ -30,7 +30,7 @@ struct CatalogFile {
         "id", "name", "jira_url", "gateway_url", "issuer", "authorization_url", "token_url",
         "revocation_url", "device_authorization_url", "client_id", "client_secret_file",
         "client_secret", "scope", "default", "client_auth", "redirect_ports", "redirect_uri",
-        "ca_bundle", "authorization_timeout", "token_executables",
+        "ca_bundle", "authorization_timeout", "token_executables", "authorization_params",
     ]
 
     static func read(path: String, global: Bool) -> CatalogFile {
@@ -206,6 +206,22 @@ struct EntryReader {
                 problem("token_executables", "must be a list of absolute paths like [\"/usr/bin/git\"] (an empty list: no program gets raw tokens)")
             }
         }
+        var authorizationParams: [String: String] = [:]
+        if let v = table["authorization_params"] {
+            if let params = v.table {
+                for name in params.keys.sorted() {
+                    if OAuth.AuthorizationRequest.reservedParameters.contains(name) {
+                        problem("authorization_params", "'\(name)' is set by the agent itself and cannot be overridden")
+                    } else if let value = params[name]?.string {
+                        authorizationParams[name] = value
+                    } else {
+                        problem("authorization_params", "'\(name)' must be a string")
+                    }
+                }
+            } else {
+                problem("authorization_params", "must be a table like { prompt = \"login\", login_hint = \"jdoe\" }")
+            }
+        }
         guard problems.count == before, let jira, let clientID else { return nil }
         return Connection(
             id: id, name: string("name") ?? id, jiraURL: jira, gatewayURL: gateway, issuer: issuer,
@@ -213,7 +229,7 @@ struct EntryReader {
             deviceAuthorizationURL: device, clientID: clientID, clientSecretFile: secretFile,
             scope: scope, isDefault: isDefault, clientAuth: clientAuth, redirectPorts: ports,
             redirectURI: redirectURI, caBundle: ca, authorizationTimeout: timeout,
-            tokenExecutables: executables, origin: origin)
+            tokenExecutables: executables, authorizationParameters: authorizationParams, origin: origin)
     }
 
     /// `redirect_ports = [8400, 8401]` or `redirect_ports = "8400-8410"`.

@@ -49,6 +49,9 @@ public struct Connection: Sendable, Hashable {
     /// The programs (absolute executable paths) that may receive raw access tokens from the
     /// token API; `nil`: every program of the user. The proxy is not affected.
     public var tokenExecutables: [String]?
+    /// Extra parameters of the authorization request (`authorization_params`), e.g.
+    /// `prompt`, `login_hint`; never the protocol's own.
+    public var authorizationParameters: [String: String]
     public var origin: Origin
 
     /// The servers a token set of this connection is bound to: its authorization server
@@ -67,7 +70,7 @@ public struct Connection: Sendable, Hashable {
         scope: String = "", isDefault: Bool = false, clientAuth: ClientAuthMethod = .basic,
         redirectPorts: [Int] = [], redirectURI: URL? = nil, caBundle: String? = nil,
         authorizationTimeout: TimeInterval = 300, tokenExecutables: [String]? = nil,
-        origin: Origin = .user(file: "<memory>")
+        authorizationParameters: [String: String] = [:], origin: Origin = .user(file: "<memory>")
     ) {
         self.id = id
         self.name = name ?? id
@@ -88,6 +91,7 @@ public struct Connection: Sendable, Hashable {
         self.caBundle = caBundle
         self.authorizationTimeout = authorizationTimeout
         self.tokenExecutables = tokenExecutables
+        self.authorizationParameters = authorizationParameters
         self.origin = origin
     }
 
