@@ -53,7 +53,7 @@ public enum DiscoveryDocument {
         guard issuer == expectedIssuer else {
             throw OAuthError(
                 code: .issuerMismatch, httpStatus: response.status,
-                detail: "the metadata's issuer is not \(expectedIssuer)")
+                detail: "the metadata names the issuer \(Sanitize.printable(issuer, limit: 200).map { "'\($0)'" } ?? "(unprintable)"), not '\(expectedIssuer)'")
         }
         func endpoint(_ field: String) -> URL? {
             guard let text = object[field]?.stringValue, let url = URL(string: text),

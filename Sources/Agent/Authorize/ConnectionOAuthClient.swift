@@ -43,14 +43,20 @@ public actor ConnectionOAuthClient {
 
     private func discover(issuer: String) async throws -> ProviderEndpoints {
         var lastError: (any Error)?
+        var mismatch: OAuthError?
         for url in DiscoveryDocument.candidateURLs(issuer: issuer) {
             do {
                 let response = try await http.send(HTTPRequestSpec(method: "GET", url: url, headers: [(name: "Accept", value: "application/json")], body: Data()), caBundle: connection.caBundle)
                 if response.status == 404 { continue }
                 return try DiscoveryDocument.parse(response, expectedIssuer: issuer)
+            } catch let error as OAuthError where error.code == .issuerMismatch {
+                mismatch = error   // a document that answered outranks a later location's HTTP error
             } catch {
                 lastError = error
             }
+        }
+        if let mismatch {
+            throw AgentError(.configuration, "Discovery for connection '\(connection.id)' failed: \(mismatch.detail ?? "the issuer does not match"). Set issuer in \(connection.origin.file) to the server's exact issuer (if that is the right server), or set authorization_url and token_url.", underlying: mismatch)
         }
         if let oauth = lastError as? OAuthError {
             throw AgentError(.configuration, "Discovery for connection '\(connection.id)' failed: \(oauth). Check issuer in \(connection.origin.file), or set authorization_url and token_url.", underlying: oauth)
