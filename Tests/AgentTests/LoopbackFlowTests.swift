@@ -130,6 +130,20 @@ import Testing
         #expect(busy.message.contains("temporarily_unavailable"))
     }
 
+    @Test("a timed-out sign-in with an ephemeral port suggests redirect_ports; with fixed ports it does not")
+    func timeoutSuggestsRedirectPorts() {
+        let ephemeral = Connection(id: "acme", jiraURL: URL(string: "https://jira.example.com")!,
+                                   authorizationURL: URL(string: "https://sso.example.com/a")!, tokenURL: URL(string: "https://sso.example.com/t")!,
+                                   clientID: "c", origin: .global(file: "/etc/xdg/jira-auth-agent/connections.toml"))
+        let message = Authorizer.timedOut(ephemeral, port: 43127).message
+        #expect(message.contains("http://127.0.0.1:43127/callback") && message.contains("redirect_ports = [8400]")
+                && message.contains("/etc/xdg/jira-auth-agent/connections.toml"), "\(message)")
+        var fixed = ephemeral
+        fixed.redirectPorts = [8400]
+        #expect(!Authorizer.timedOut(fixed, port: 8400).message.contains("redirect_ports"))
+        #expect(Authorizer.timedOut(fixed, port: 8400).message.contains("jira-auth-agent login acme"))
+    }
+
     @Test func afterTheFinishEverythingIsGone() {
         var flow = makeFlow()
         _ = callback(&flow, ["code": "good", "state": Self.state])

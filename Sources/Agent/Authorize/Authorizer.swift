@@ -74,7 +74,7 @@ public struct Authorizer: Sendable {
             group.addTask { try await listener.outcome }
             group.addTask {
                 try await Task.sleep(for: .seconds(connection.authorizationTimeout))
-                throw AgentError(.authorizationFailed, "No sign-in for '\(connection.id)' within \(Int(connection.authorizationTimeout)) s; nothing was stored. Run `jira-auth-agent login \(connection.id)` to try again.")
+                throw Self.timedOut(connection, port: port)
             }
             defer { group.cancelAll() }
             return try await group.next()!
@@ -147,6 +147,17 @@ public struct Authorizer: Sendable {
             return AgentError(error.isTransient ? .transient : .authorizationFailed,
                               "The sign-in for '\(connection.id)' failed; nothing was stored. \(error)", underlying: error)
         }
+    }
+
+    /// A sign-in that never came back. With a port the kernel picked, the likeliest cause
+    /// besides a closed tab: a server that accepts only exact, registered redirect URIs
+    /// refused this one on its own page, so the browser never returned.
+    static func timedOut(_ connection: Connection, port: Int) -> AgentError {
+        var message = "No sign-in for '\(connection.id)' within \(Int(connection.authorizationTimeout)) s; nothing was stored. Run `jira-auth-agent login \(connection.id)` to try again."
+        if connection.redirectURI == nil, connection.redirectPorts.isEmpty {
+            message += " If the server's page said the redirect URI (http://127.0.0.1:\(port)/callback) is not allowed, it wants an exact one: register e.g. http://127.0.0.1:8400/callback for the client and set redirect_ports = [8400] in \(connection.origin.file)."
+        }
+        return AgentError(.authorizationFailed, message)
     }
 
     /// `http://127.0.0.1:<port>/callback` unless the connection registered an exact URI.
