@@ -98,6 +98,28 @@ extension EndToEnd {
             #expect(try stack.stats().delta(before, "token_calls.authorization_code") == 0)
         }
 
+        @Test("revoke with no revocation endpoint: exit 0, status advises nothing, a second revoke has nothing to list", .timeLimit(.minutes(2)))
+        func revokeWithoutAnEndpoint() throws {
+            let toml = AgentHarness.standardConnection(stack).split(separator: "\n").filter { !$0.hasPrefix("revocation_url") }.joined(separator: "\n")
+            let agent = try AgentHarness(stack: stack, connectionTOML: toml)
+            defer { agent.cleanUp() }
+            _ = try signedIn(agent)
+            let first = try agent.cli(["revoke", agent.connection, "--json"])
+            #expect(first.status == 0, "\(first.stdout) \(first.stderr)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])
+            #expect(report["no_revocation_endpoint"] as? Bool == true && report["deleted_from_keyring"] as? Bool == true, "\(report)")
+            let status = try agent.connectionStatus()
+            #expect(status["revocation_pending"] as? Bool == false, "\(status)")
+            let advice = (status["last_error"] as? String ?? "") + (try agent.cli(["status", agent.connection]).stdout)
+            #expect(!advice.contains("jira-auth-agent revoke"), "no retry can succeed without an endpoint: \(advice)")
+            let second = try agent.cli(["revoke", agent.connection, "--json"])
+            #expect(second.status == 0, "\(second.stdout) \(second.stderr)")
+            let again = try #require(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any])
+            #expect((again["uncertain"] as? [String] ?? []).isEmpty, "nothing held, nothing uncertain: \(again)")
+            #expect(again["deleted_from_keyring"] as? Bool == false)
+            #expect(try agent.cli(["revoke", agent.connection]).stdout.contains("No tokens were stored"))
+        }
+
         @Test("a gateway that refuses every token: one refresh per interval, not one per request", .timeLimit(.minutes(2)))
         func gatewayAlwaysRefuses() throws {
             let agent = try AgentHarness(stack: stack)
