@@ -5,7 +5,8 @@
 #     (authorization server, API gateway, Jira stand-in, headless Chromium as $BROWSER):
 #     the stack's smoke tests, then every Swift test;
 #  3. in a session of their own, the tests that lock the keyring mid-run (they would
-#     disturb the keyring suites of pass 2).
+#     disturb the keyring suites of pass 2);
+#  4. alone, the proxy's memory tests (they measure the whole test process's peak RSS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -20,3 +21,5 @@ echo "== the full suite against the real stack"
 scripts/with-stack.sh -- bash -c '.venv/bin/python -m pytest -q tests/stack && swift test --skip-build'
 echo "== the tests that lock the keyring, alone"
 scripts/with-stack.sh -- env JAA_EXCLUSIVE_KEYRING=1 swift test --skip-build --filter KeyringLockEndToEnd
+echo "== the proxy's memory tests, alone"
+JAA_MEMORY_ALONE=1 swift test --skip-build --filter ProxyStreamingTests
