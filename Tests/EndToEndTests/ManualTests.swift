@@ -6,7 +6,7 @@ import TestSupport
 /// every long option that the command definitions declare (`--help` of the built CLI).
 @Suite struct ManualTests {
     static let commands = ["serve", "login", "token", "status", "revoke", "connections list",
-                           "connections set-secret", "connections delete-secret", "open", "proxy-url", "audit"]
+                           "connections set-secret", "connections delete-secret", "connections test", "open", "proxy-url", "audit"]
 
     @Test("the man page names every command and option of the CLI", arguments: commands)
     func manPageCoversCommand(_ command: String) throws {

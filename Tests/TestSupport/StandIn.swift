@@ -64,7 +64,7 @@ public final class StandIn: @unchecked Sendable {
         return Set(object?["token_sha256"] as? [String] ?? [])
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let out = try Run.capture(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
         guard let port = Int(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw HarnessError("no free port") }
         return port

@@ -280,13 +280,13 @@ _jira-auth-agent_connections() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    list|set-secret|delete-secret)
+    list|test|set-secret|delete-secret)
         # Offer subcommand argument completions
         "_jira-auth-agent_connections_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'list set-secret delete-secret' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'list test set-secret delete-secret' -- "${cur}"))
         ;;
     esac
 }
@@ -297,6 +297,24 @@ _jira-auth-agent_connections_list() {
     repeating_options=()
     non_repeating_options=()
     __jira-auth-agent_offer_flags_options 0
+}
+
+_jira-auth-agent_connections_test() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--config --socket)
+    __jira-auth-agent_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--config')
+        return
+        ;;
+    '--socket')
+        return
+        ;;
+    esac
 }
 
 _jira-auth-agent_connections_set-secret() {
