@@ -11,7 +11,8 @@ APT_PACKAGES=(
   chromium chromium-driver                          # the real browser
   python3 python3-venv                              # authorization server, Jira stand-in
   libapache2-mod-oauth2                             # the API gateway: Apache httpd + mod_oauth2
-  curl util-linux procps psmisc openssl             # clients, setpriv, ps, fuser, test certificates
+  curl util-linux procps psmisc openssl             # clients, setpriv, ps, fuser, test CA + certificates
+  apache2-bin tinyproxy                             # mod_ssl (in apache2-bin), the forward proxy
   nginx-light wrk hyperfine                         # benchmarks' baselines and load
 )
 

@@ -2,15 +2,21 @@
 # stack.sh start|start-jira|stop|status — the real test stack on 127.0.0.1, in the background:
 # the authorization server (django-oauth-toolkit), the API gateway (Apache httpd + mod_oauth2:
 # RFC 7662 introspection as client jira-gateway) and, behind the gateway, the Jira stand-in.
+# The corporate network pieces: a test CA with a server and a client certificate (openssl), the
+# gateway also on TLS (GATEWAY_HTTPS_PORT) and on mutual TLS + a static API key field
+# (GATEWAY_MTLS_PORT), and a forward proxy with Basic authentication (tinyproxy, CONNECT only to
+# the two TLS ports and the authorization server's port).
 #
 # Environment: STACK_STATE_DIR (default <repo>/.run/stack), AS_PORT (18080), GATEWAY_PORT (18090,
-# the Jira URL clients use), JIRA_PORT (18091, the stand-in, internal), JIRA_CONTEXT (""),
+# the Jira URL clients use), JIRA_PORT (18091, the stand-in, internal), GATEWAY_HTTPS_PORT (18092),
+# GATEWAY_MTLS_PORT (18093), FORWARD_PROXY_PORT (18094), JIRA_CONTEXT (""),
 # AS_ACCESS_TOKEN_SECONDS (300), GATEWAY_CACHE_SECONDS (1), GATEWAY_LOG (0; 1 adds an access log),
 # STACK_PYTHON (<repo>/.venv/bin/python).
 # start writes $STACK_STATE_DIR/stack.env (sourceable; secrets only as *_FILE paths), PIDs in
 # *.pid (each server leads its own process group) and logs in *.log.
-# start-jira starts only a gateway + stand-in pair in front of an authorization server that is
-# already running (AS_URL and GATEWAY_CLIENT_SECRET_FILE required), e.g. a second Jira for a test.
+# start-jira starts only a gateway (plain http, no TLS ports, no forward proxy) + stand-in pair in
+# front of an authorization server that is already running (AS_URL and GATEWAY_CLIENT_SECRET_FILE
+# required), e.g. a second Jira for a test.
 set -euo pipefail
 repo=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 state=${STACK_STATE_DIR:-$repo/.run/stack}
@@ -21,14 +27,23 @@ python=${STACK_PYTHON:-$repo/.venv/bin/python}
 as_port=${AS_PORT:-18080}
 gateway_port=${GATEWAY_PORT:-18090}
 jira_port=${JIRA_PORT:-18091}
+https_port=${GATEWAY_HTTPS_PORT:-18092}
+mtls_port=${GATEWAY_MTLS_PORT:-18093}
+proxy_port=${FORWARD_PROXY_PORT:-18094}
+tls=  # set by start: the gateway gets its TLS ports; start-jira leaves them out
 jira_context=${JIRA_CONTEXT:-}
 cache_seconds=${GATEWAY_CACHE_SECONDS:-1}
 as_url=${AS_URL:-http://127.0.0.1:$as_port}
 gateway_secret_file=${GATEWAY_CLIENT_SECRET_FILE:-$state/jira-gateway.secret}
 jira_url=http://127.0.0.1:$gateway_port$jira_context
 jira_direct_url=http://127.0.0.1:$jira_port$jira_context
-SERVERS=(authserver jira gateway)
+SERVERS=(authserver jira gateway forward-proxy)
 APACHE=${APACHE_BIN:-/usr/sbin/apache2}
+TINYPROXY=${TINYPROXY_BIN:-/usr/bin/tinyproxy}
+tls_dir=$state/tls
+gateway_key_file=$state/gateway-api.key
+proxy_user=stack-proxy
+proxy_password_file=$state/forward-proxy.password
 APACHE_MODULES=${APACHE_MODULES:-/usr/lib/apache2/modules}
 
 alive() { local pid; pid=$(cat "$state/$1.pid" 2>/dev/null) && ps -o stat= -p "$pid" | grep -qv '^Z'; }
@@ -41,7 +56,11 @@ wait_until() {
   local bound=${3:-60}
   local deadline=$((SECONDS + bound))
   while ((SECONDS < deadline)); do
-    curl -s -o /dev/null --max-time 1 "$2" && return 0
+    if [[ $2 == https:* ]]; then
+      curl -s -o /dev/null --max-time 1 --cacert "$tls_dir/ca.pem" "$2" && return 0
+    else
+      curl -s -o /dev/null --max-time 1 "$2" && return 0
+    fi
     alive "$1" || { echo "stack: $1 exited; last lines of $state/$1.log:" >&2; tail -n 15 "$state/$1.log" >&2; return 1; }
     sleep 0.05
   done
@@ -65,6 +84,82 @@ launch() {
   echo $! >"$state/$name.pid"
 }
 
+# random_file FILE BYTES: BYTES random bytes as hex into FILE (0600), unless FILE already holds
+# one: secrets are random per state dir and never pass through a command line.
+random_file() {
+  [ -s "$1" ] && return 0
+  (umask 077; openssl rand -hex "$2" >"$1.tmp") && mv "$1.tmp" "$1"
+}
+
+# The test CA, the gateway's server certificate (127.0.0.1 and localhost) and the agent's client
+# certificate, P-256 keys without passphrase (0600) in $tls_dir. Kept while the CA and both
+# certificates are valid for another day; otherwise made anew (~0.1 s).
+make_tls() {
+  local d=$tls_dir f ok=1
+  mkdir -p -m 700 "$d"
+  for f in ca server client; do
+    openssl x509 -in "$d/$f.pem" -noout -checkend 86400 >/dev/null 2>&1 && [ -s "$d/$f.key" ] || ok=
+  done
+  [ -n "$ok" ] && return 0
+  rm -f "$d"/*.pem "$d"/*.key "$d"/*.srl
+  (
+    umask 077
+    set -e
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -noenc -days 30 \
+      -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/O=jira-auth-agent test stack/CN=Test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -noenc \
+      -keyout "$d/server.key" -out "$d/server.csr" -subj "/O=jira-auth-agent test stack/CN=127.0.0.1"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 30 \
+      -out "$d/server.pem" -extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
+        "subjectAltName=IP:127.0.0.1,DNS:localhost")
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -noenc \
+      -keyout "$d/client.key" -out "$d/client.csr" -subj "/O=jira-auth-agent test stack/CN=jira-auth-agent"
+    openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAserial "$d/ca.srl" -days 30 \
+      -out "$d/client.pem" -extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=clientAuth")
+    rm -f "$d/server.csr" "$d/client.csr"
+    chmod 600 "$d"/*.key
+    chmod 644 "$d"/*.pem
+  ) >>"$state/tls.log" 2>&1 || { echo "stack: making the test certificates failed, see $state/tls.log" >&2; return 1; }
+}
+
+# The gateway's TLS listeners (start only, not start-jira): GATEWAY_HTTPS_PORT exactly like the
+# plain one; GATEWAY_MTLS_PORT also requires a client certificate from the test CA and the static
+# API key field X-Gateway-Key (checked at URL translation, before the token check: 403), which is
+# then removed so that the stand-in never sees it. The key is in the 0600 config, like the secret.
+gateway_tls_conf() {
+  local key
+  key=$(<"$gateway_key_file")
+  [[ $key =~ ^[0-9a-f]+$ ]] || { echo "stack: $gateway_key_file is not a hex key" >&2; return 1; }
+  cat <<CONF
+LoadModule socache_shmcb_module $APACHE_MODULES/mod_socache_shmcb.so
+LoadModule ssl_module $APACHE_MODULES/mod_ssl.so
+LoadModule rewrite_module $APACHE_MODULES/mod_rewrite.so
+Listen 127.0.0.1:$https_port
+Listen 127.0.0.1:$mtls_port
+SSLSessionCache shmcb:$state/gateway-run/ssl_scache(512000)
+SSLProtocol -all +TLSv1.2 +TLSv1.3
+SSLHonorCipherOrder off
+SSLCertificateFile $tls_dir/server.pem
+SSLCertificateKeyFile $tls_dir/server.key
+<VirtualHost 127.0.0.1:$https_port>
+  SSLEngine on
+</VirtualHost>
+<VirtualHost 127.0.0.1:$mtls_port>
+  SSLEngine on
+  SSLCACertificateFile $tls_dir/ca.pem
+  SSLVerifyClient require
+  SSLVerifyDepth 1
+  RewriteEngine on
+  RewriteCond %{HTTP:X-Gateway-Key} !=$key
+  RewriteRule ^ - [F]
+  RequestHeader unset X-Gateway-Key
+</VirtualHost>
+CONF
+}
+
 # The gateway's httpd configuration, mode 0600 in the state dir: it holds the jira-gateway client
 # secret (URL-encoded into mod_oauth2's option string), which never appears on a command line.
 # As root, httpd reads it and opens the log before its workers switch to nobody.
@@ -74,8 +169,10 @@ write_gateway_conf() {
   secret=$("$python" -c 'import sys, urllib.parse; print(urllib.parse.quote(open(sys.argv[1]).read().strip(), safe=""))' "$gateway_secret_file")
   [ "$(id -u)" = 0 ] && user_lines="User nobody
 Group $(id -gn nobody)"
-  [ "${GATEWAY_LOG:-0}" = 1 ] && access_log='CustomLog /dev/stderr "%h %t \"%r\" %>s %b %D us user=%u"'
+  [ "${GATEWAY_LOG:-0}" = 1 ] && access_log='CustomLog /dev/stderr "%h:%{local}p %t \"%r\" %>s %b %D us user=%u"'
   mkdir -p -m 700 "$state/gateway-run"
+  local tls_conf=""
+  if [ -n "$tls" ]; then tls_conf=$(gateway_tls_conf) || return 1; fi
   (umask 077; cat >"$state/gateway.conf.tmp" <<CONF
 # Written by scripts/stack.sh: the test stack's API gateway. Mode 0600: holds a client secret.
 ServerRoot $APACHE_MODULES
@@ -123,10 +220,43 @@ ProxyPass / http://127.0.0.1:$jira_port/ nocanon
   AuthType None
   Require all granted
 </LocationMatch>
+$tls_conf
 CONF
   )
   mv "$state/gateway.conf.tmp" "$state/gateway.conf"
 }
+# The forward proxy's configuration, 0600 (it holds the proxy password; tinyproxy reads it as
+# root before it switches to nobody). Its log goes to stderr, which launch sends to
+# forward-proxy.log: opened by this script, so nobody needs no way into the 0700 state dir.
+# LogLevel Connect records every connection and request line ("CONNECT host:port HTTP/1.1"),
+# never a request field, so never the Proxy-Authorization credentials.
+write_forward_proxy_conf() {
+  local password group
+  password=$(<"$proxy_password_file")
+  [[ $password =~ ^[0-9a-f]+$ ]] || { echo "stack: $proxy_password_file is not a hex password" >&2; return 1; }
+  mkdir -p -m 700 "$state/forward-proxy-run"
+  group=$(id -gn nobody)
+  (umask 077; cat >"$state/forward-proxy.conf.tmp" <<CONF
+# Written by scripts/stack.sh: the test stack's forward proxy. Mode 0600: holds the password.
+User nobody
+Group $group
+Listen 127.0.0.1
+Port $proxy_port
+Timeout 120
+PidFile "$state/forward-proxy-run/tinyproxy.pid"
+LogLevel Connect
+MaxClients 64
+Allow 127.0.0.1
+BasicAuth $proxy_user $password
+DisableViaHeader Yes
+ConnectPort $https_port
+ConnectPort $mtls_port
+ConnectPort $as_port
+CONF
+  )
+  mv "$state/forward-proxy.conf.tmp" "$state/forward-proxy.conf"
+}
+
 write_env() {
   local tmp=$state/stack.env.tmp
   {
@@ -145,6 +275,16 @@ write_env() {
       "JIRA_DIRECT_URL=$jira_direct_url" \
       "JIRA_STATS_URL=http://127.0.0.1:$jira_port/test/stats" \
       "GATEWAY_CACHE_SECONDS=$cache_seconds" \
+      "GATEWAY_HTTPS_URL=https://127.0.0.1:$https_port$jira_context" \
+      "GATEWAY_MTLS_URL=https://127.0.0.1:$mtls_port$jira_context" \
+      "STACK_GATEWAY_KEY_FILE=$gateway_key_file" \
+      "STACK_CA_FILE=$tls_dir/ca.pem" \
+      "STACK_CLIENT_CERT_FILE=$tls_dir/client.pem" \
+      "STACK_CLIENT_KEY_FILE=$tls_dir/client.key" \
+      "FORWARD_PROXY_URL=http://127.0.0.1:$proxy_port" \
+      "FORWARD_PROXY_USER=$proxy_user" \
+      "FORWARD_PROXY_PASSWORD_FILE=$proxy_password_file" \
+      "FORWARD_PROXY_LOG=$state/forward-proxy.log" \
       "CLIENT_ID=jira-agent" \
       "CLIENT_SECRET_FILE=$state/jira-agent.secret" \
       "FIXED_CLIENT_ID=jira-agent-fixed" \
@@ -172,20 +312,34 @@ start_jira() {
   launch gateway "$APACHE" -f "$state/gateway.conf" -D FOREGROUND
   wait_until jira "http://127.0.0.1:$jira_port/test/stats" 60 || return 1
   wait_until gateway "http://127.0.0.1:$gateway_port/test/stats" 30 || return 1
+  if [ -n "$tls" ]; then
+    wait_until gateway "https://127.0.0.1:$https_port/test/stats" 30 || return 1
+  fi
+}
+
+start_forward_proxy() {
+  write_forward_proxy_conf || return 1
+  launch forward-proxy "$TINYPROXY" -d -c "$state/forward-proxy.conf"
+  wait_until forward-proxy "http://127.0.0.1:$proxy_port/" 30
 }
 
 start() {
-  if alive authserver && alive jira && alive gateway; then echo "stack: already running ($state)"; return 0; fi
+  if alive authserver && alive jira && alive gateway && alive forward-proxy; then echo "stack: already running ($state)"; return 0; fi
   stop >/dev/null
   umask 077
   local t0=$SECONDS
+  tls=1
+  make_tls || return 1
+  random_file "$gateway_key_file" 32 && random_file "$proxy_password_file" 24 \
+    || { echo "stack: could not write the gateway key or proxy password" >&2; return 1; }
   AS_PORT=$as_port "$python" "$repo/tests/stack/authserver/manage.py" stack_setup >>"$state/authserver.log" 2>&1 \
     || { echo "stack: setup failed, see $state/authserver.log" >&2; tail -n 15 "$state/authserver.log" >&2; return 1; }
   AS_PORT=$as_port launch authserver "$python" "$repo/tests/stack/authserver/manage.py" runserver --noreload "127.0.0.1:$as_port"
   start_jira || { stop; return 1; }
+  start_forward_proxy || { stop; return 1; }
   wait_until authserver "$as_url/o/.well-known/openid-configuration" 60 || { stop; return 1; }
   write_env
-  echo "stack: started in $((SECONDS - t0)) s: $as_url (issuer $as_url/o), $jira_url (gateway; stand-in $jira_direct_url); env: $state/stack.env"
+  echo "stack: started in $((SECONDS - t0)) s: $as_url (issuer $as_url/o), $jira_url (gateway; TLS :$https_port, mTLS :$mtls_port; stand-in $jira_direct_url), forward proxy :$proxy_port; env: $state/stack.env"
 }
 
 start_jira_only() {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # with-stack.sh -- CMD ARGS...
 # Runs CMD with the whole real test stack: an unlocked Secret Service (keyring-session.sh), the
-# authorization server, the API gateway and the Jira stand-in (stack.sh, with a fresh state dir unless
-# STACK_STATE_DIR is set), stack.env exported. Everything is stopped afterwards, also on error
-# or signal. Ports: AS_PORT / GATEWAY_PORT / JIRA_PORT if set, else free ones picked from the
-# kernel (so that parallel runs do not collide). Exit code is CMD's.
+# authorization server, the API gateway (plain, TLS, mutual TLS), the forward proxy and the Jira
+# stand-in (stack.sh, with a fresh state dir unless STACK_STATE_DIR is set), stack.env exported. Everything is stopped afterwards, also on error
+# or signal. Ports: AS_PORT / GATEWAY_PORT / JIRA_PORT / GATEWAY_HTTPS_PORT / GATEWAY_MTLS_PORT /
+# FORWARD_PROXY_PORT if set, else free ones picked from the kernel (so that parallel runs do not
+# collide). Exit code is CMD's.
 set -euo pipefail
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 
@@ -18,6 +19,8 @@ shift  # __inner
 python=${STACK_PYTHON:-$here/../.venv/bin/python}
 free_port() { "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 export AS_PORT=${AS_PORT:-$(free_port)} GATEWAY_PORT=${GATEWAY_PORT:-$(free_port)} JIRA_PORT=${JIRA_PORT:-$(free_port)}
+export GATEWAY_HTTPS_PORT=${GATEWAY_HTTPS_PORT:-$(free_port)} GATEWAY_MTLS_PORT=${GATEWAY_MTLS_PORT:-$(free_port)}
+export FORWARD_PROXY_PORT=${FORWARD_PROXY_PORT:-$(free_port)}
 own_state=
 if [ -z "${STACK_STATE_DIR:-}" ]; then
   STACK_STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/stack-state.XXXXXX"); own_state=1

@@ -211,3 +211,106 @@ def test_stats_count_calls_and_tokens():
     jira = requests.get(ENV["JIRA_STATS_URL"], timeout=10).json()
     assert jira["authorization"] == {"none": 0, "rejected": 0, "valid": 1}
     assert jira["token_sha256"] == [hashlib.sha256(tokens["access_token"].encode()).hexdigest()]
+
+
+# The corporate network pieces: the gateway on TLS and on mutual TLS + an API key field, and a
+# forward proxy with Basic authentication. Checked with curl, the reference client; secrets (token,
+# key, proxy password) go to curl in a config on stdin, never on its command line.
+
+def curl(url: str, *args: str, secrets: dict[str, str] | None = None) -> tuple[int, str, str, str]:
+    """curl [args] url with the secret options from a config on stdin: (exit code, HTTP status,
+    the proxy's answer to CONNECT, stderr)."""
+    config = "".join(f'{k} = "{v}"\n' for k, v in (secrets or {}).items())
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "10", "-w", "%{http_code} %{http_connect}",
+                        "-K", "-", *args, url], input=config, capture_output=True, text=True, timeout=30)
+    status, connect = r.stdout.split()
+    return r.returncode, status, connect, r.stderr
+
+
+def test_gateway_over_tls_checks_the_token_like_the_plain_one():
+    token = sc.login_without_browser()["access_token"]
+    myself = ENV["GATEWAY_HTTPS_URL"] + "/rest/api/2/myself"
+    ca = ("--cacert", ENV["STACK_CA_FILE"])
+    assert curl(myself, *ca, secrets={"header": "Authorization: Bearer " + token})[:2] == (0, "200")
+    assert curl(myself, *ca)[:2] == (0, "401")
+    # The server certificate is for 127.0.0.1 and localhost, from the test CA only.
+    assert curl(myself.replace("127.0.0.1", "localhost"), *ca)[:2] == (0, "401")
+    rc, _, _, err = curl(myself)
+    assert rc == 60, err  # unknown CA
+    rc, _, _, err = curl(myself, *ca, "--tlsv1.1", "--tls-max", "1.1")
+    assert rc != 0, "TLS 1.1 accepted"
+
+
+def test_gateway_mtls_requires_a_client_certificate_and_the_key_field():
+    token = sc.login_without_browser()["access_token"]
+    myself = ENV["GATEWAY_MTLS_URL"] + "/rest/api/2/myself"
+    ca = ("--cacert", ENV["STACK_CA_FILE"])
+    cert = ("--cert", ENV["STACK_CLIENT_CERT_FILE"], "--key", ENV["STACK_CLIENT_KEY_FILE"])
+    key = open(ENV["STACK_GATEWAY_KEY_FILE"]).read().strip()
+    assert os.stat(ENV["STACK_GATEWAY_KEY_FILE"]).st_mode & 0o077 == 0
+    assert os.stat(ENV["STACK_CLIENT_KEY_FILE"]).st_mode & 0o077 == 0
+    auth = {"header": "Authorization: Bearer " + token}
+    rc, status, _, err = curl(myself, *ca, "-H", "X-Gateway-Key: " + "0" * len(key), secrets=auth)
+    assert rc in (35, 56) and status == "000", err  # handshake refused (TLS 1.2) or alert after it (1.3)
+    rc, status, _, err = curl(myself, *ca, "--tls-max", "1.2", secrets=auth)
+    assert rc == 35, err
+    assert curl(myself, *ca, *cert, secrets=auth)[:2] == (0, "403")
+    assert curl(myself, *ca, *cert, "-H", "X-Gateway-Key: " + "0" * len(key), secrets=auth)[:2] == (0, "403")
+    # Key and certificate: then the usual token check.
+    assert curl(myself, *ca, *cert, secrets={"header": "X-Gateway-Key: " + key})[:2] == (0, "401")
+    r = subprocess.run(["curl", "-sS", "--max-time", "10", "-K", "-", *ca, *cert, myself], capture_output=True,
+                       text=True, timeout=30, input=f'header = "X-Gateway-Key: {key}"\nheader = "{auth["header"]}"\n')
+    assert r.returncode == 0 and '"name": "alice"' in r.stdout, r.stderr
+
+
+def test_forward_proxy_tunnels_with_basic_auth_and_logs_connect():
+    token = sc.login_without_browser()["access_token"]
+    myself = ENV["GATEWAY_HTTPS_URL"] + "/rest/api/2/myself"
+    port = ENV["GATEWAY_HTTPS_URL"].split(":")[2].split("/")[0]
+    password = open(ENV["FORWARD_PROXY_PASSWORD_FILE"]).read().strip()
+    assert os.stat(ENV["FORWARD_PROXY_PASSWORD_FILE"]).st_mode & 0o077 == 0
+    log = ENV["FORWARD_PROXY_LOG"]
+    line = f"CONNECT 127.0.0.1:{port} "
+
+    def connects() -> int:
+        with open(log) as f:
+            return sum(line in entry for entry in f)
+
+    via = ("-p", "-x", ENV["FORWARD_PROXY_URL"], "--cacert", ENV["STACK_CA_FILE"])
+    before = connects()
+    rc, status, connect, err = curl(myself, *via, secrets={
+        "proxy-user": f"{ENV['FORWARD_PROXY_USER']}:{password}", "header": "Authorization: Bearer " + token})
+    assert (rc, status, connect) == (0, "200", "200"), err
+    assert connects() == before + 1
+    rc, status, connect, _ = curl(myself, *via, secrets={"header": "Authorization: Bearer " + token})
+    assert rc != 0 and connect == "407"
+    # CONNECT only to the listed ports: not to the plain gateway.
+    plain = ENV["JIRA_URL"] + "/rest/api/2/myself"
+    rc, _, connect, _ = curl(plain, *via, secrets={"proxy-user": f"{ENV['FORWARD_PROXY_USER']}:{password}"})
+    assert rc != 0 and connect == "403"
+    with open(log) as f:
+        assert password not in f.read()
+
+
+def test_start_jira_adds_a_plain_gateway_pair(tmp_path):
+    # What Tests/TestSupport/StandIn.swift does for a second Jira, with this process's environment
+    # (GATEWAY_HTTPS_PORT and the like from with-stack.sh, which start-jira must ignore).
+    import socket
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    state = tmp_path / "second"
+    state.mkdir(mode=0o700)
+    env = {**ENV, "STACK_STATE_DIR": str(state), "GATEWAY_PORT": str(ports[0]), "JIRA_PORT": str(ports[1])}
+    stack = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "stack.sh")
+    try:
+        r = subprocess.run([stack, "start-jira"], env=env, capture_output=True, text=True, timeout=90)
+        assert r.returncode == 0, r.stderr
+        assert "SSLEngine" not in (state / "gateway.conf").read_text()
+        token = sc.login_without_browser()["access_token"]
+        r = requests.get(f"http://127.0.0.1:{ports[0]}/rest/api/2/myself", headers=bearer(token), timeout=10)
+        assert r.status_code == 200 and r.json()["name"] == "alice"
+    finally:
+        subprocess.run([stack, "stop"], env=env, capture_output=True, timeout=30)
