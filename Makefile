@@ -40,6 +40,7 @@ install: release
 	install -Dm755 .build-release/release/jira-auth-agent $(DESTDIR)$(PREFIX)/bin/jira-auth-agent
 	install -Dm755 .build-release/release/jira-auth-agent-full $(DESTDIR)$(PREFIX)/libexec/jira-auth-agent/jira-auth-agent-full
 	install -Dm644 share/man/man1/jira-auth-agent.1 $(DESTDIR)$(PREFIX)/share/man/man1/jira-auth-agent.1
+	install -Dm644 share/man/man5/connections.toml.5 $(DESTDIR)$(PREFIX)/share/man/man5/connections.toml.5
 	install -Dm644 share/jira-auth-agent/connections.example.toml $(DESTDIR)$(PREFIX)/share/jira-auth-agent/connections.example.toml
 	install -Dm644 share/systemd/user/jira-auth-agent.service $(DESTDIR)$(PREFIX)/lib/systemd/user/jira-auth-agent.service
 	sed -i 's#@BINDIR@#$(PREFIX)/bin#' $(DESTDIR)$(PREFIX)/lib/systemd/user/jira-auth-agent.service
@@ -48,6 +49,7 @@ install: release
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/jira-auth-agent $(DESTDIR)$(PREFIX)/share/man/man1/jira-auth-agent.1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5/connections.toml.5 \
 	  $(DESTDIR)$(PREFIX)/libexec/jira-auth-agent/jira-auth-agent-full \
 	  $(DESTDIR)$(PREFIX)/lib/systemd/user/jira-auth-agent.service \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/jira-auth-agent
