@@ -52,7 +52,8 @@ agent_pid=$!
 up=""
 for _ in $(seq 300); do
   # proxy_url is there only when a running agent answered (status also works without one).
-  "$bin" status --json 2>/dev/null | grep -q '"proxy_url"' && { up=1; break; }
+  # (status exits 77 before the sign-in: not a failure here, hence the || true under pipefail)
+  { "$bin" status --json 2>/dev/null || true; } | grep -q '"proxy_url"' && { up=1; break; }
   kill -0 "$agent_pid" 2>/dev/null || break
   sleep 0.1
 done

@@ -56,13 +56,17 @@ struct Serve: AsyncParsableCommand {
             store: store, secrets: secrets, notifier: .desktop, logger: logger,
             revocations: memoryStore ? RevocationRecords() : .standard()))
 
+        // HTTPS_PROXY/NO_PROXY: a value that is not a proxy URL stops the start with a clear
+        // error rather than silently connecting directly.
+        let forwardProxy = try ForwardProxy.fromProcessEnvironment.get()
+        if let forwardProxy { logger.info("https connections go through a proxy", metadata: ["proxy": "\(forwardProxy)"]) }
         let tcpPort: Int? = noProxy ? nil : proxyPort
         let proxyURL = ProxyURLBox()
         let api = TokenAPI(registry: registry, info: {
             AgentInfo(version: JiraAuthAgent.version, pid: getpid(), keyring: store.kind, proxyURL: proxyURL.value, socket: socketPath)
         }, logger: logger)
         let server = AgentServer(
-            configuration: .init(tcpPort: tcpPort, unixSocketPath: socketPath, proxy: ProxyConfiguration(interactive: !noWait)),
+            configuration: .init(tcpPort: tcpPort, unixSocketPath: socketPath, proxy: ProxyConfiguration(interactive: !noWait, forwardProxy: forwardProxy)),
             catalog: { registry.catalog }, tokens: registry, api: api, logger: logger)
         let bound = try await server.start()
         if let port = bound.tcpPort { proxyURL.value = "http://127.0.0.1:\(port)" }

@@ -77,7 +77,7 @@ import TestSupport
             #expect(error.code == .transient)
             #expect(error.message.contains("TLS") || error.message.contains("certificate") || error.message.contains("handshake"), "\(error.message)")
         }
-        let response = try await client.send(request, caBundle: server.certificate)
+        let response = try await client.send(request, tls: TLSOptions(caBundle: server.certificate))
         #expect(response.status == 200)
         #expect(String(decoding: response.body, as: UTF8.self) == #"{"ok":true}"#)
     }

@@ -46,7 +46,7 @@ public actor ConnectionOAuthClient {
         var mismatch: OAuthError?
         for url in DiscoveryDocument.candidateURLs(issuer: issuer) {
             do {
-                let response = try await http.send(HTTPRequestSpec(method: "GET", url: url, headers: [(name: "Accept", value: "application/json")], body: Data()), caBundle: connection.caBundle)
+                let response = try await http.send(HTTPRequestSpec(method: "GET", url: url, headers: [(name: "Accept", value: "application/json")], body: Data()), tls: connection.tlsOptions)
                 if response.status == 404 { continue }
                 return try DiscoveryDocument.parse(response, expectedIssuer: issuer)
             } catch let error as OAuthError where error.code == .issuerMismatch {
@@ -97,18 +97,18 @@ public actor ConnectionOAuthClient {
     func pollDevice(deviceCode: String, now: Date = Date()) async throws -> DevicePollOutcome {
         let endpoints = try await endpoints()
         let request = TokenRequest.deviceCode(deviceCode: deviceCode).httpRequest(endpoint: endpoints.token, client: try await clientAuthentication())
-        let response = try await http.send(request, caBundle: connection.caBundle)
+        let response = try await http.send(request, tls: connection.tlsOptions)
         return DevicePollOutcome.classify(response, now: now)
     }
 
     func send(_ request: HTTPRequestSpec) async throws -> HTTPResponseSpec {
-        try await http.send(request, caBundle: connection.caBundle)
+        try await http.send(request, tls: connection.tlsOptions)
     }
 
     private func tokenCall(_ request: TokenRequest, previous: TokenSet?, now: Date) async throws -> TokenSet {
         let endpoints = try await endpoints()
         let spec = request.httpRequest(endpoint: endpoints.token, client: try await clientAuthentication())
-        let response = try await http.send(spec, caBundle: connection.caBundle)
+        let response = try await http.send(spec, tls: connection.tlsOptions)
         do {
             return try TokenResponse.parse(response, now: now, previous: previous)
         } catch let error as OAuthError {

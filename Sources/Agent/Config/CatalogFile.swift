@@ -31,6 +31,7 @@ struct CatalogFile {
         "revocation_url", "device_authorization_url", "client_id", "client_secret_file",
         "client_secret", "scope", "default", "client_auth", "redirect_ports", "redirect_uri",
         "ca_bundle", "authorization_timeout", "token_executables", "authorization_params",
+        "tls_client_certificate", "tls_client_key", "extra_headers_file",
     ]
 
     static func read(path: String, global: Bool) -> CatalogFile {
@@ -222,6 +223,27 @@ struct EntryReader {
                 problem("authorization_params", "must be a table like { prompt = \"login\", login_hint = \"jdoe\" }")
             }
         }
+        let clientCertificate = string("tls_client_certificate")
+        let clientKey = string("tls_client_key")
+        if (clientCertificate == nil) != (clientKey == nil) {
+            problem(clientCertificate == nil ? "tls_client_certificate" : "tls_client_key",
+                    "set both tls_client_certificate and tls_client_key, or neither")
+        }
+        if let clientCertificate, !FileManager.default.isReadableFile(atPath: clientCertificate) {
+            problem("tls_client_certificate", "file '\(clientCertificate)' cannot be read")
+        }
+        if let clientKey {
+            var info = stat()
+            if stat(clientKey, &info) != 0 || !FileManager.default.isReadableFile(atPath: clientKey) {
+                problem("tls_client_key", "file '\(clientKey)' cannot be read")
+            } else if info.st_mode & 0o077 != 0 {
+                problem("tls_client_key", "file '\(clientKey)' is readable by others; it is a private key: chmod 600 '\(clientKey)'")
+            }
+        }
+        let extraHeaders = string("extra_headers_file")
+        if let extraHeaders {
+            do { _ = try ExtraHeaders.read(extraHeaders) } catch { problem("extra_headers_file", error.message) }
+        }
         guard problems.count == before, let jira, let clientID else { return nil }
         return Connection(
             id: id, name: string("name") ?? id, jiraURL: jira, gatewayURL: gateway, issuer: issuer,
@@ -229,7 +251,8 @@ struct EntryReader {
             deviceAuthorizationURL: device, clientID: clientID, clientSecretFile: secretFile,
             scope: scope, isDefault: isDefault, clientAuth: clientAuth, redirectPorts: ports,
             redirectURI: redirectURI, caBundle: ca, authorizationTimeout: timeout,
-            tokenExecutables: executables, authorizationParameters: authorizationParams, origin: origin)
+            tokenExecutables: executables, authorizationParameters: authorizationParams,
+            tlsClientCertificate: clientCertificate, tlsClientKey: clientKey, extraHeadersFile: extraHeaders, origin: origin)
     }
 
     /// `redirect_ports = [8400, 8401]` or `redirect_ports = "8400-8410"`.

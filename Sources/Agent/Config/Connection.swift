@@ -44,6 +44,17 @@ public struct Connection: Sendable, Hashable {
     public var redirectURI: URL?
     /// A PEM bundle of CAs trusted for this connection's https endpoints (internal CAs).
     public var caBundle: String?
+    /// A TLS client certificate (PEM) and its key (PEM, mode 0600) for gateways and
+    /// authorization servers that want mutual TLS.
+    public var tlsClientCertificate: String?
+    public var tlsClientKey: String?
+    /// A 0600 file of `Name: value` lines the proxy adds to every request to the gateway
+    /// (an API key); read when the connection's upstream is set up, never logged.
+    public var extraHeadersFile: String?
+    /// How a connection's TLS connections are made.
+    public var tlsOptions: TLSOptions {
+        TLSOptions(caBundle: caBundle, clientCertificate: tlsClientCertificate, clientKey: tlsClientKey)
+    }
     /// How long a browser authorization may take before it is abandoned.
     public var authorizationTimeout: TimeInterval
     /// The programs (absolute executable paths) that may receive raw access tokens from the
@@ -70,7 +81,8 @@ public struct Connection: Sendable, Hashable {
         scope: String = "", isDefault: Bool = false, clientAuth: ClientAuthMethod = .basic,
         redirectPorts: [Int] = [], redirectURI: URL? = nil, caBundle: String? = nil,
         authorizationTimeout: TimeInterval = 300, tokenExecutables: [String]? = nil,
-        authorizationParameters: [String: String] = [:], origin: Origin = .user(file: "<memory>")
+        authorizationParameters: [String: String] = [:], tlsClientCertificate: String? = nil, tlsClientKey: String? = nil,
+        extraHeadersFile: String? = nil, origin: Origin = .user(file: "<memory>")
     ) {
         self.id = id
         self.name = name ?? id
@@ -92,6 +104,9 @@ public struct Connection: Sendable, Hashable {
         self.authorizationTimeout = authorizationTimeout
         self.tokenExecutables = tokenExecutables
         self.authorizationParameters = authorizationParameters
+        self.tlsClientCertificate = tlsClientCertificate
+        self.tlsClientKey = tlsClientKey
+        self.extraHeadersFile = extraHeadersFile
         self.origin = origin
     }
 

@@ -76,9 +76,11 @@ public struct ConnectionSelfTest: Sendable {
         }
         targets.append((connection.gatewayURL == nil ? "Jira" : "API gateway", connection.apiBaseURL))
         var reachable: Set<String> = []
+        let extra = (try? ExtraHeaders.fields(for: connection)) ?? []
         for (name, url) in targets {
             do {
-                let response = try await http.send(HTTPRequestSpec(method: "GET", url: url, headers: [], body: Data()), caBundle: connection.caBundle)
+                let headers = url == connection.apiBaseURL ? extra : []
+                let response = try await http.send(HTTPRequestSpec(method: "GET", url: url, headers: headers, body: Data()), tls: connection.tlsOptions)
                 reachable.insert(name)
                 let tls = url.scheme == "https" ? "verified TLS, " : "plain http on loopback, "
                 checks.append(.init(name: "reachable: \(name)", outcome: .passed, detail: "\(url.absoluteString) (\(tls)HTTP \(response.status))"))
@@ -150,7 +152,7 @@ public struct ConnectionSelfTest: Sendable {
         let request = TokenRequest.authorizationCode(code: Self.probeCode, redirectURI: URL(string: "http://127.0.0.1:9/callback")!,
                                                      verifier: RandomValue.urlSafe(bytes: 32))
         do {
-            let response = try await http.send(request.httpRequest(endpoint: token, client: auth), caBundle: connection.caBundle)
+            let response = try await http.send(request.httpRequest(endpoint: token, client: auth), tls: connection.tlsOptions)
             do {
                 _ = try TokenResponse.parse(response, now: Date(), previous: nil)
                 return .unclear("tokens")   // a server that redeems any code: report, never use
@@ -175,7 +177,8 @@ public struct ConnectionSelfTest: Sendable {
                                  ("with an invalid token", [(name: "Authorization", value: "Bearer jira-auth-agent-self-test-invalid")])] {
             let name = "\(apiName) \(label)"
             do {
-                let response = try await http.send(HTTPRequestSpec(method: "GET", url: url, headers: headers, body: Data()), caBundle: connection.caBundle)
+                let extra = (try? ExtraHeaders.fields(for: connection)) ?? []
+                let response = try await http.send(HTTPRequestSpec(method: "GET", url: url, headers: headers + extra, body: Data()), tls: connection.tlsOptions)
                 let challenge = response.header("WWW-Authenticate") ?? ""
                 switch response.status {
                 case 401 where label == "without a token":

@@ -16,16 +16,21 @@ public struct OutboundHTTPClient: Sendable {
     public var timeout: TimeAmount
     public var maxBodyBytes: Int
     let group: any EventLoopGroup
+    /// `HTTPS_PROXY`: https targets are tunnelled through it (CONNECT) unless `NO_PROXY`
+    /// exempts them.
+    public var forwardProxy: ForwardProxy?
 
-    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, timeout: TimeAmount = .seconds(20), maxBodyBytes: Int = 1 << 20) {
+    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, timeout: TimeAmount = .seconds(20), maxBodyBytes: Int = 1 << 20,
+                forwardProxy: ForwardProxy? = try? ForwardProxy.fromProcessEnvironment.get()) {
         self.group = group
         self.timeout = timeout
         self.maxBodyBytes = maxBodyBytes
+        self.forwardProxy = forwardProxy
     }
 
     /// Sends `request` and returns the response, whatever its status. Throws `AgentError`
     /// with code `.transient` for network, TLS and time-out failures.
-    public func send(_ request: HTTPRequestSpec, caBundle: String? = nil) async throws -> HTTPResponseSpec {
+    public func send(_ request: HTTPRequestSpec, tls options: TLSOptions = TLSOptions()) async throws -> HTTPResponseSpec {
         guard let scheme = request.url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = request.url.host, !host.isEmpty else {
             throw AgentError(.configuration, "Cannot send a request to \(Self.redactedTarget(request.url)): only absolute http(s) URLs are supported.")
@@ -34,7 +39,9 @@ public struct OutboundHTTPClient: Sendable {
         let port = request.url.port ?? (tls ? 443 : 80)
         let sslContext: NIOSSLContext?
         if tls {
-            do { sslContext = try Self.tlsContext(caBundle: caBundle) } catch {
+            do { sslContext = try TLSContexts.shared.context(options) } catch let error as AgentError {
+                throw error
+            } catch {
                 throw AgentError(.configuration, "Cannot set up TLS for \(host): \(error). Check ca_bundle.")
             }
         } else {
@@ -42,24 +49,56 @@ public struct OutboundHTTPClient: Sendable {
         }
         let promise = group.next().makePromise(of: HTTPResponseSpec.self)
         let limit = maxBodyBytes
-        let bootstrap = ClientBootstrap(group: group)
+        let proxy = tls ? forwardProxy.flatMap { $0.applies(to: host) ? $0 : nil } : nil
+        let bareHost = host.trimming(while: { $0 == "[" || $0 == "]" })
+        // The handlers that speak to the target; through a proxy, added once the tunnel is open.
+        @Sendable func addTargetHandlers(_ channel: any Channel) throws {
+            if let sslContext {
+                let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: Self.isIPLiteral(host) ? nil : host)
+                try channel.pipeline.syncOperations.addHandler(handler)
+            }
+            try channel.pipeline.syncOperations.addHTTPClientHandlers()
+            try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise, limit: limit))
+        }
+        let eventLoop = group.next()
+        let tunnel = eventLoop.makePromise(of: Void.self)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let sslContext {
-                        let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: Self.isIPLiteral(host) ? nil : host)
-                        try channel.pipeline.syncOperations.addHandler(handler)
+                    if let proxy {
+                        try channel.pipeline.syncOperations.addHandler(ConnectTunnelHandler(host: bareHost, port: port, proxy: proxy, promise: tunnel))
+                    } else {
+                        try addTargetHandlers(channel)
                     }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise, limit: limit))
                 }
             }
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: host, port: port).get()
+            channel = try await bootstrap.connect(host: proxy?.host ?? host, port: proxy?.port ?? port).get()
         } catch {
             promise.fail(error)
-            throw AgentError(.transient, "Cannot connect to \(host):\(port) (\(Self.describe(error))). Check the network and the URL.", underlying: nil)
+            tunnel.fail(error)
+            let via = proxy.map { " through the HTTPS proxy \($0)" } ?? ""
+            throw AgentError(.transient, "Cannot connect to \(proxy.map { "\($0.host):\($0.port)" } ?? "\(host):\(port)")\(via) (\(Self.describe(error))). Check the network and the URL.", underlying: nil)
+        }
+        if proxy != nil {
+            let opened = tunnel.futureResult.flatMapThrowing { try addTargetHandlers(channel) }
+            let guardTime = channel.eventLoop.scheduleTask(in: timeout) {
+                tunnel.fail(AgentError(.transient, "The HTTPS proxy did not open a tunnel to \(host):\(port) within \(timeout.nanoseconds / 1_000_000_000) s."))
+                channel.close(promise: nil)
+            }
+            do {
+                try await opened.get()
+                guardTime.cancel()
+            } catch {
+                guardTime.cancel()
+                promise.fail(error)
+                channel.close(promise: nil)
+                throw error as? AgentError ?? AgentError(.transient, "The HTTPS proxy failed (\(Self.describe(error))).")
+            }
+        } else {
+            tunnel.succeed()
         }
         let deadline = channel.eventLoop.scheduleTask(in: timeout) {
             promise.fail(AgentError(.transient, "No answer from \(host):\(port) within \(timeout.nanoseconds / 1_000_000_000) s."))
@@ -93,21 +132,6 @@ public struct OutboundHTTPClient: Sendable {
             channel.close(promise: nil)
             throw AgentError(.transient, "The exchange with \(host):\(port) failed (\(Self.describe(error))).")
         }
-    }
-
-    /// One verifying TLS context per CA bundle: building one reads the system trust store,
-    /// which is too slow to repeat for every request.
-    private static let tlsContexts = NIOLockedValueBox<[String: NIOSSLContext]>([:])
-
-    static func tlsContext(caBundle: String?) throws -> NIOSSLContext {
-        let key = caBundle ?? ""
-        if let cached = tlsContexts.withLockedValue({ $0[key] }) { return cached }
-        var config = TLSConfiguration.makeClientConfiguration()
-        config.certificateVerification = .fullVerification
-        if let caBundle { config.additionalTrustRoots = [.file(caBundle)] }
-        let context = try NIOSSLContext(configuration: config)
-        tlsContexts.withLockedValue { $0[key] = context }
-        return context
     }
 
     static func requestTarget(_ url: URL) -> String {

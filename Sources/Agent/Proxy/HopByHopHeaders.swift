@@ -14,12 +14,14 @@ enum HopByHopHeaders {
     /// back uncompressed and its links can be rewritten. A chunked request body stays
     /// chunked (the proxy re-frames it); the result says which framing the body has.
     static func writeUpstreamRequestFields(_ head: ClientRequestHead, host: String, bearer: String,
+                                           extraLines: String = "", extraNames: [String] = [],
                                            into out: inout ByteWriter) -> (chunked: Bool, hasLength: Bool) {
         out.append("Host: ")
         out.append(host)
         out.append("\r\nAuthorization: ")
         out.append(bearer)
         out.append("\r\n")
+        out.append(extraLines)
         var chunked = false, hasLength = false
         head.withBytes { raw in
             let named = connectionNamed(head, raw)
@@ -40,6 +42,12 @@ enum HopByHopHeaders {
                     continue
                 }
                 if isHopByHop(raw, n) || isDroppedToward(raw, n) || isNamed(raw, n, in: named) { continue }
+                // The configuration's static fields replace a client's of the same name.
+                if !extraNames.isEmpty, extraNames.contains(where: { name in
+                    name.utf8.count == n.count && name.utf8.withContiguousStorageIfAvailable {
+                        ASCIICaseless.equal(UnsafeRawBufferPointer(rebasing: raw[n]), UnsafeRawBufferPointer($0))
+                    } == true
+                }) { continue }
                 writeLine(raw, field, into: &out)
             }
         }

@@ -35,6 +35,9 @@ public struct ProxyConfiguration: Sendable {
     public var upstreamIdleTimeout: TimeAmount
     /// Idle upstream connections kept per connection and event loop.
     public var maxIdleUpstreamConnections: Int
+    /// `HTTPS_PROXY`: https upstreams are reached through a CONNECT tunnel unless
+    /// `NO_PROXY` exempts them.
+    public var forwardProxy: ForwardProxy?
 
     public init(
         interactive: Bool = true,
@@ -49,7 +52,8 @@ public struct ProxyConfiguration: Sendable {
         stallTimeout: TimeAmount = .seconds(60),
         clientIdleTimeout: TimeAmount = .seconds(60),
         upstreamIdleTimeout: TimeAmount = .seconds(50),
-        maxIdleUpstreamConnections: Int = 64
+        maxIdleUpstreamConnections: Int = 64,
+        forwardProxy: ForwardProxy? = nil
     ) {
         self.interactive = interactive
         self.tokenWait = tokenWait
@@ -64,5 +68,6 @@ public struct ProxyConfiguration: Sendable {
         self.clientIdleTimeout = clientIdleTimeout
         self.upstreamIdleTimeout = upstreamIdleTimeout
         self.maxIdleUpstreamConnections = maxIdleUpstreamConnections
+        self.forwardProxy = forwardProxy
     }
 }

@@ -41,7 +41,7 @@ enum ProxyMessages {
         // Everything written, counted generously: the kept field lines are at most the
         // client's head plus a CR each.
         let reserve = 160 + method.utf8.count + target.targetCount(rest: rest.count) + target.hostHeader.utf8.count
-            + bearer.utf8.count + head.bytes.readableBytes + head.fields.count
+            + bearer.utf8.count + head.bytes.readableBytes + head.fields.count + target.extraFieldLines.utf8.count
         var out = allocator.buffer(capacity: reserve)
         var framing = (chunked: false, hasLength: false)
         out.write(reserving: reserve) { w in
@@ -51,7 +51,8 @@ enum ProxyMessages {
                 target.writeRequestTarget(rest: UnsafeRawBufferPointer(rebasing: raw[rest]), into: &w)
             }
             w.append(" HTTP/1.1\r\n")
-            framing = HopByHopHeaders.writeUpstreamRequestFields(head, host: target.hostHeader, bearer: bearer, into: &w)
+            framing = HopByHopHeaders.writeUpstreamRequestFields(head, host: target.hostHeader, bearer: bearer,
+                                                                 extraLines: target.extraFieldLines, extraNames: target.extraFieldNames, into: &w)
             if !framing.chunked, !framing.hasLength, expectsBody(head.method) {
                 // No framing from the caller means no body (RFC 9112 §6.3); some servers want it said.
                 w.append("Content-Length: 0\r\n")

@@ -46,27 +46,57 @@ final class UpstreamPool {
     func connect() -> EventLoopFuture<UpstreamConnection> {
         let tls = self.tls
         let host = target.host
+        let port = target.port
         let sni: String? = host.isIPAddressLiteral ? nil : host
         let maxHeadSize = max(64 * 1024, configuration.maxHeaderSize)
-        return ClientBootstrap(group: eventLoop)
+        // Requests are written as bytes (HTTPWire): their fields come from the agent's
+        // parser of the client's request (ClientRequestParser), the configuration (host),
+        // and the bearer token, which `proceed` checks once per token.
+        @Sendable func addUpstreamHandlers(_ channel: any Channel) throws {
+            if let tls {
+                try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
+            }
+            try channel.pipeline.syncOperations.addHandler(UpstreamHandler(maxHeadSize: maxHeadSize))
+        }
+        let proxy = tls == nil ? nil : configuration.forwardProxy.flatMap { $0.applies(to: host) ? $0 : nil }
+        let tunnel = eventLoop.makePromise(of: Void.self)
+        let connected = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.upstreamConnectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
+                    if let proxy {
+                        try channel.pipeline.syncOperations.addHandler(ConnectTunnelHandler(host: host, port: port, proxy: proxy, promise: tunnel))
+                    } else {
+                        try addUpstreamHandlers(channel)
                     }
-                    // Requests are written as bytes (HTTPWire): their fields come from the
-                    // agent's parser of the client's request (ClientRequestParser), the configuration (host), and the bearer
-                    // token, which `proceed` checks once per token.
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(maxHeadSize: maxHeadSize))
                 }
             }
-            .connect(host: host, port: target.port)
-            .flatMapThrowing { channel in
+            .connect(host: proxy?.host ?? host, port: proxy?.port ?? port)
+        guard proxy != nil else {
+            tunnel.succeed()
+            return connected.flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
                 return UpstreamConnection(channel: channel, handler: handler)
             }
+        }
+        connected.whenFailure { tunnel.fail($0) }
+        let connectTimeout = configuration.upstreamConnectTimeout
+        connected.whenSuccess { channel in
+            let timeout = channel.eventLoop.scheduleTask(in: connectTimeout) {
+                tunnel.fail(AgentError(.transient, "The HTTPS proxy did not open a tunnel to \(host):\(port) in time."))
+            }
+            tunnel.futureResult.whenComplete { result in
+                timeout.cancel()
+                if case .failure = result { channel.close(promise: nil) }
+            }
+        }
+        // The tunnel completes only after the connection did.
+        return tunnel.futureResult.flatMap { connected }.flatMapThrowing { channel in
+            try addUpstreamHandlers(channel)
+            let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+            return UpstreamConnection(channel: channel, handler: handler)
+        }
     }
 
     /// Closes every idle connection (the connection's configuration changed, or shutdown).

@@ -28,7 +28,7 @@ final class UpstreamPools {
         }
         entries[connection.id]?.pool.closeAll()
         let target = try UpstreamTarget(connection: connection)
-        let context = target.scheme == .https ? try tls.context(caBundle: target.caBundle) : nil
+        let context = target.scheme == .https ? try tls.context(target.tlsOptions) : nil
         let pool = UpstreamPool(eventLoop: eventLoop, target: target, tls: context, configuration: configuration)
         entries[connection.id] = Entry(connection: connection, target: target, pool: pool)
         return (target, pool)

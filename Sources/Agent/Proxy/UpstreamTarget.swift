@@ -16,8 +16,12 @@ final class UpstreamTarget: Sendable, Equatable {
     let hostHeader: String
     /// The base path without a trailing slash: `""` or e.g. `/jira`.
     let basePath: String
-    /// A PEM bundle trusted in addition to the system's (SECURITY S13).
-    let caBundle: String?
+    /// Trusted CAs and the client certificate (SECURITY S13).
+    let tlsOptions: TLSOptions
+    /// `extra_headers_file`'s fields, written after `Authorization` as bytes, and their
+    /// lower-case names (a client's field of the same name is not passed on).
+    let extraFieldLines: String
+    let extraFieldNames: [String]
     /// Absolute bases whose links are rewritten to the proxy: the API base and Jira's own,
     /// without trailing slash, longest first.
     let rewriteBases: [String]
@@ -46,7 +50,10 @@ final class UpstreamTarget: Sendable, Equatable {
         var path = parts.percentEncodedPath
         while path.hasSuffix("/") { path.removeLast() }
         self.basePath = path
-        self.caBundle = connection.caBundle
+        self.tlsOptions = connection.tlsOptions
+        let extra = try connection.extraHeadersFile.map { path throws(AgentError) in try ExtraHeaders.read(path) } ?? []
+        self.extraFieldLines = extra.map { "\($0.name): \($0.value)\r\n" }.joined()
+        self.extraFieldNames = extra.map { $0.name.lowercased() }
         let bases = [base, connection.jiraURL].map { url -> String in
             var s = url.absoluteString
             if let q = s.firstIndex(where: { $0 == "?" || $0 == "#" }) { s = String(s[..<q]) }
@@ -69,12 +76,13 @@ final class UpstreamTarget: Sendable, Equatable {
 
     static func == (a: UpstreamTarget, b: UpstreamTarget) -> Bool {
         a === b || (a.connectionID == b.connectionID && a.scheme == b.scheme && a.host == b.host && a.port == b.port
-            && a.hostHeader == b.hostHeader && a.basePath == b.basePath && a.caBundle == b.caBundle
+            && a.hostHeader == b.hostHeader && a.basePath == b.basePath && a.tlsOptions == b.tlsOptions
+            && a.extraFieldLines == b.extraFieldLines
             && a.rewriteBases == b.rewriteBases)
     }
 
     /// The key of the TLS and connection pools: what the TCP/TLS connection depends on.
     var poolKey: String {
-        "\(connectionID)|\(scheme == .https ? "s" : "")|\(host)|\(port)|\(caBundle ?? "")"
+        "\(connectionID)|\(scheme == .https ? "s" : "")|\(host)|\(port)|\(tlsOptions.caBundle ?? "")|\(tlsOptions.clientCertificate ?? "")"
     }
 }

@@ -11,11 +11,12 @@ struct AccountLookup {
     func account(with tokens: TokenSet) async -> String? {
         let base = client.connection.apiBaseURL
         let url = base.appendingPathComponent("rest/api/2/myself")
-        let request = HTTPRequestSpec(method: "GET", url: url, headers: [
-            (name: "Authorization", value: "Bearer \(tokens.accessToken)"),
-            (name: "Accept", value: "application/json"),
-        ], body: Data())
         do {
+            // The gateway wants its static fields (an API key) on this call too.
+            let request = HTTPRequestSpec(method: "GET", url: url, headers: [
+                (name: "Authorization", value: "Bearer \(tokens.accessToken)"),
+                (name: "Accept", value: "application/json"),
+            ] + (try ExtraHeaders.fields(for: client.connection)), body: Data())
             let response = try await client.send(request)
             guard response.status == 200,
                   let object = JSONValue.object(from: response.body) else {
