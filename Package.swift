@@ -50,6 +50,12 @@ let package = Package(
             pkgConfig: "libsecret-1",
             providers: [.apt(["libsecret-1-dev"])]
         ),
+        .systemLibrary(
+            name: "CGio",
+            pkgConfig: "gio-2.0",
+            providers: [.apt(["libglib2.0-dev"])]
+        ),
+        .target(name: "DesktopNotifications", dependencies: ["CGio"], swiftSettings: strict),
         .target(name: "CAgentSystem"),
         .target(name: "LocalSocket", swiftSettings: strict),
         .target(
@@ -65,7 +71,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "OAuth", "Keyring", "CAgentSystem", "LocalSocket",
+                "OAuth", "Keyring", "CAgentSystem", "LocalSocket", "DesktopNotifications",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -69,7 +69,7 @@ struct DeviceFlowTests {
             Issue.record("invalid_client must fail")
             return
         }
-        #expect(error.requiresReauthorization)
+        #expect(error.isClientAuthenticationFailure && !error.isTransient, "the client's authentication, not a grant: the flow ends")
         guard case .failed(let transient) = DevicePollOutcome.classify(HTTPResponseSpec(status: 502), now: Fixture.now) else {
             Issue.record("502 must fail")
             return

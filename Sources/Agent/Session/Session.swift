@@ -348,9 +348,19 @@ public actor Session {
         switch notice {
         case .signInNeeded:
             logger.warning("refresh refused; authorization needed")
-            notifier.send("Jira access for \(connection.name) expired", "Sign in again: jira-auth-agent login \(connection.id)")
+            let logger = self.logger
+            notifier.send(.init(key: "\(connection.id)/access", summary: "Jira access for \(connection.name) expired",
+                                body: "Sign in again: click Sign in, or run jira-auth-agent login \(connection.id)",
+                                action: ("Sign in", { [weak self] in
+                                    Task {
+                                        do { _ = try await self?.authorize(mode: .browser, announce: { _ in }) } catch {
+                                            logger.notice("sign-in from the notification failed", metadata: ["error": "\(error)"])
+                                        }
+                                    }
+                                })))
         case .keyringCannotSave:
-            notifier.send("Jira tokens for \(connection.name) not saved", "Unlock the login keyring; the agent keeps them until then. `jira-auth-agent status` shows more.")
+            notifier.send(.init(key: "\(connection.id)/keyring", summary: "Jira tokens for \(connection.name) not saved",
+                                body: "The login keyring is locked: unlock it (it usually unlocks when you log in to the desktop). The agent keeps the tokens in memory and saves them then; `jira-auth-agent status` shows more."))
         case .serverLifetime(let note):
             logger.warning("authorization server token lifetime", metadata: ["note": "\(note)"])
         }

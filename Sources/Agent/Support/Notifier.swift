@@ -1,22 +1,44 @@
-import FoundationEssentials
+import DesktopNotifications
 
-/// Desktop notifications (org.freedesktop.Notifications over D-Bus, through `gdbus`).
-/// Best effort: without a notification service the message is only logged.
+/// Desktop notifications from the sessions. Best effort: without a notification service
+/// the notice is only in the log and in `status`.
 public struct Notifier: Sendable {
-    public var send: @Sendable (_ summary: String, _ body: String) -> Void
+    /// One notification. Notices with the same `key` replace each other on screen.
+    public struct Notice: Sendable {
+        public var key: String
+        public var summary: String
+        public var body: String
+        /// A button, e.g. "Sign in", and what it does.
+        public var action: (label: String, run: @Sendable () -> Void)?
 
-    public init(send: @escaping @Sendable (_ summary: String, _ body: String) -> Void) {
+        public init(key: String, summary: String, body: String, action: (label: String, run: @Sendable () -> Void)? = nil) {
+            self.key = key
+            self.summary = summary
+            self.body = body
+            self.action = action
+        }
+    }
+
+    public var send: @Sendable (Notice) -> Void
+
+    public init(send: @escaping @Sendable (Notice) -> Void) {
         self.send = send
     }
 
-    public static let none = Notifier { _, _ in }
+    public static let none = Notifier { _ in }
 
-    /// Calls `org.freedesktop.Notifications.Notify` with `gdbus`; failures are ignored.
-    public static let desktop = Notifier { summary, body in
-        ChildProcess.startDetached([
-            "gdbus", "call", "--session", "--timeout", "3", "--dest", "org.freedesktop.Notifications",
-            "--object-path", "/org/freedesktop/Notifications", "--method", "org.freedesktop.Notifications.Notify",
-            "jira-auth-agent", "0", "dialog-password", summary, body, "[]", "{}", "-1",
-        ], environment: ProcessInfo.processInfo.environment)
+    /// org.freedesktop.Notifications on the session bus, in process (GIO).
+    public static var desktop: Notifier {
+        let notifications = DesktopNotifications()
+        return Notifier { notice in
+            var actions: [(id: String, label: String)] = []
+            var onAction: DesktopNotifications.ActionHandler?
+            if let action = notice.action {
+                actions = [(id: "default", label: action.label)]
+                let run = action.run
+                onAction = { _ in run() }
+            }
+            notifications.show(key: notice.key, summary: notice.summary, body: notice.body, actions: actions, onAction: onAction)
+        }
     }
 }
