@@ -98,7 +98,7 @@ public final class DesktopNotifications: @unchecked Sendable {
             connection, "org.freedesktop.Notifications", "org.freedesktop.Notifications", "ActionInvoked",
             "/org/freedesktop/Notifications", nil, G_DBUS_SIGNAL_FLAGS_NONE,
             { _, _, _, _, _, parameters, data in
-                guard let parameters, let data else { return }
+                guard let parameters, let data, String(cString: g_variant_get_type_string(parameters)) == "(us)" else { return }
                 let owner = Unmanaged<DesktopNotifications>.fromOpaque(data).takeUnretainedValue()
                 let first = g_variant_get_child_value(parameters, 0), second = g_variant_get_child_value(parameters, 1)
                 defer { g_variant_unref(first); g_variant_unref(second) }

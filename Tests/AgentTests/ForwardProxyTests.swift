@@ -35,6 +35,11 @@ import Testing
         #expect(proxy.applies(to: "api.acme.example"))
         let all = try #require(try ForwardProxy.parse(environment: ["HTTPS_PROXY": "proxy:1", "no_proxy": "*"]))
         #expect(!all.applies(to: "anything.example"))
+        let listed = try #require(try ForwardProxy.parse(environment: ["HTTPS_PROXY": "proxy:1", "no_proxy": "*, .internal"]))
+        #expect(listed.applies(to: "anything.example"), "as curl: * inside a list is no wildcard")
+        #expect(!listed.applies(to: "a.internal"))
+        let literal = try #require(try ForwardProxy.parse(environment: ["HTTPS_PROXY": "http://u:a%2541b@proxy:1"]))
+        #expect(literal.authorization == "Basic " + Data("u:a%41b".utf8).base64EncodedString(), "decoded once")
     }
 
     @Test("extra_headers_file: Name: value lines; comments; 0600; the agent's own names refused")

@@ -61,13 +61,13 @@ extension EndToEnd {
             #expect(try agent.connectionStatus()["state"] as? String != "authorized", "nothing signed in before the click")
             #expect(first["app"] as? String == "jira-auth-agent")
             #expect((first["summary"] as? String ?? "").contains("expired"), "\(first)")
-            #expect(first["actions"] as? [String] == ["default", "Sign in"], "\(first)")
+            #expect(first["actions"] as? [String] == ["default", "Sign in", "sign-in", "Sign in"], "\(first)")
             let id = try #require(first["id"] as? Int)
 
             // The user clicks Sign in: the agent opens the browser (the stack's headless one).
             let click = try Run.capture(["gdbus", "call", "--session", "--dest", "org.freedesktop.Notifications",
                                          "--object-path", "/org/freedesktop/Notifications",
-                                         "--method", "org.jira_auth_agent.Test.Invoke", "\(id)", "default"])
+                                         "--method", "org.jira_auth_agent.Test.Invoke", "\(id)", "sign-in"])
             #expect(click.status == 0, "\(click.stderr)")
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline, try agent.connectionStatus()["state"] as? String != "authorized" { Thread.sleep(forTimeInterval: 0.2) }

@@ -190,6 +190,9 @@ public struct ConnectionSelfTest: Sendable {
                                         detail: "401 without WWW-Authenticate: Bearer error=\"invalid_token\": the proxy cannot tell a rejected token from other refusals and passes such 401s on instead of renewing and retrying (proactive renewal still runs)"))
                 case 200..<300:
                     checks.append(.init(name: name, outcome: .failed, detail: "HTTP \(response.status) \(label): \(url.absoluteString) is not behind token checks; check jira_url/gateway_url"))
+                case 400..<500 where label == "without a token":
+                    checks.append(.init(name: name, outcome: .failed,
+                                        detail: "HTTP \(response.status) before any token check: the gateway refuses this client itself; check extra_headers_file (an API key) and tls_client_certificate"))
                 case 300..<400:
                     checks.append(.init(name: name, outcome: .failed, detail: "HTTP \(response.status) to \(response.header("Location").map(Self.printable) ?? "elsewhere"): a login page? API calls need the API gateway's URL (gateway_url)"))
                 default:

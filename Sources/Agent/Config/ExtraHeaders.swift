@@ -13,7 +13,7 @@ enum ExtraHeaders {
     static let refused: Set<String> = [
         "authorization", "host", "content-length", "transfer-encoding", "connection", "keep-alive",
         "te", "trailer", "upgrade", "proxy-authorization", "proxy-connection", "forwarded",
-        "x-real-ip", "x-remote-user", "cookie", "expect",
+        "x-real-ip", "x-remote-user", "cookie", "expect", "accept-encoding", "via",
     ]
 
     /// The connection's fields for requests to its API base; none without a file.
@@ -27,6 +27,9 @@ enum ExtraHeaders {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw AgentError(.configuration, "extra_headers_file '\(path)' cannot be read (\(String(cString: strerror(errno)))).")
+        }
+        guard info.st_uid == getuid() || info.st_uid == 0 else {
+            throw AgentError(.configuration, "extra_headers_file '\(path)' belongs to another user; it must be yours (or root's).")
         }
         guard info.st_mode & 0o077 == 0 else {
             throw AgentError(.configuration, "extra_headers_file '\(path)' is readable by others; it holds secrets: chmod 600 '\(path)'.")
@@ -48,7 +51,7 @@ enum ExtraHeaders {
                 throw AgentError(.configuration, "extra_headers_file '\(path)' line \(index + 1): '\(name)' is not a field name.")
             }
             let lower = name.lowercased()
-            guard !refused.contains(lower), !lower.hasPrefix("x-forwarded-") else {
+            guard !refused.contains(lower), !lower.hasPrefix("x-forwarded-"), !lower.hasPrefix("proxy-") else {
                 throw AgentError(.configuration, "extra_headers_file '\(path)' line \(index + 1): \(name) is set by the agent or never sent; remove it.")
             }
             guard value.utf8.allSatisfy({ $0 == 0x09 || (0x20...0x7E).contains($0) || $0 >= 0x80 }) else {

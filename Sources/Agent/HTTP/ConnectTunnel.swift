@@ -16,7 +16,16 @@ final class ConnectTunnelHandler: ChannelInboundHandler, RemovableChannelHandler
     private var head = ByteBuffer()
     private var done = false
 
+    /// Whether `host` can go on the CONNECT line: a DNS name, an IPv4 or an IPv6 literal,
+    /// nothing that could end the line (the host may come from a discovery document).
+    static func isSafeHost(_ host: String) -> Bool {
+        !host.isEmpty && host.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x2D || b == 0x5F || b == 0x3A
+        }
+    }
+
     init(host: String, port: Int, proxy: ForwardProxy, promise: EventLoopPromise<Void>) {
+        precondition(Self.isSafeHost(host), "callers check the host first")
         target = (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
         authorization = proxy.authorization
         self.proxy = proxy.description

@@ -23,6 +23,13 @@ public struct ForwardProxy: Sendable, Equatable, CustomStringConvertible {
         try parse(environment: ProcessInfo.processInfo.environment)
     }.mapError { $0 as? AgentError ?? AgentError(.configuration, "\($0)") }
 
+    /// What is wrong with `HTTPS_PROXY`, if anything: https requests then fail with it
+    /// instead of going out directly.
+    public static var environmentProblem: AgentError? {
+        if case .failure(let error) = fromProcessEnvironment { return error }
+        return nil
+    }
+
     /// `nil` when no proxy is set. A value that is not an http proxy URL is an error that
     /// says so, rather than a silently direct connection.
     public static func parse(environment env: [String: String]) throws(AgentError) -> ForwardProxy? {
@@ -36,17 +43,23 @@ public struct ForwardProxy: Sendable, Equatable, CustomStringConvertible {
             throw AgentError(.configuration, "\(name) uses \(url.scheme ?? "?")://; only http:// proxies (with CONNECT) are supported.")
         }
         var authorization: String?
-        if let user = url.user {
-            let credentials = (user.removingPercentEncodingASCII() ?? user) + ":" + (url.password.map { $0.removingPercentEncodingASCII() ?? $0 } ?? "")
+        if let user = url.percentEncodedUser {
+            let password = url.percentEncodedPassword ?? ""
+            let credentials = (user.removingPercentEncodingASCII() ?? user) + ":" + (password.removingPercentEncodingASCII() ?? password)
             authorization = "Basic " + Data(credentials.utf8).base64EncodedString()
         }
         let bareHost = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
-        let noProxy = (env["no_proxy"] ?? env["NO_PROXY"] ?? "").split(separator: ",").compactMap { entry -> String? in
+        let noProxyValue = env["no_proxy"] ?? env["NO_PROXY"] ?? ""
+        // As curl: `*` alone means no proxy for any host; inside a list it is no wildcard.
+        if String(noProxyValue.trimmingASCIISpaces()) == "*" {
+            return ForwardProxy(host: bareHost, port: url.port ?? 80, authorization: authorization, noProxy: ["*"])
+        }
+        let noProxy = noProxyValue.split(separator: ",").compactMap { entry -> String? in
             var e = String(entry.trimmingASCIISpaces()).lowercased()
             if e.hasPrefix("[") , let close = e.firstIndex(of: "]") { return String(e[e.index(after: e.startIndex)..<close]) }
             if e.filter({ $0 == ":" }).count == 1, let colon = e.firstIndex(of: ":") { e = String(e[..<colon]) }   // host:port
             while e.hasPrefix(".") || e.hasPrefix("*.") { e.removeFirst(e.hasPrefix("*.") ? 2 : 1) }
-            return e.isEmpty ? nil : e
+            return e.isEmpty || e == "*" ? nil : e
         }
         return ForwardProxy(host: bareHost, port: url.port ?? 80, authorization: authorization, noProxy: noProxy)
     }
@@ -56,7 +69,7 @@ public struct ForwardProxy: Sendable, Equatable, CustomStringConvertible {
     public func applies(to host: String) -> Bool {
         let h = host.lowercased().trimming(while: { $0 == "[" || $0 == "]" })
         for entry in noProxy {
-            if entry == "*" || h == entry || h.hasSuffix("." + entry) { return false }
+            if (entry == "*" && noProxy.count == 1) || h == entry || h.hasSuffix("." + entry) { return false }
         }
         return true
     }

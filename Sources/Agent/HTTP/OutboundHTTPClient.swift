@@ -37,6 +37,7 @@ public struct OutboundHTTPClient: Sendable {
         }
         let tls = scheme == "https"
         let port = request.url.port ?? (tls ? 443 : 80)
+        if tls, forwardProxy == nil, let problem = ForwardProxy.environmentProblem { throw problem }   // never silently direct
         let sslContext: NIOSSLContext?
         if tls {
             do { sslContext = try TLSContexts.shared.context(options) } catch let error as AgentError {
@@ -51,6 +52,9 @@ public struct OutboundHTTPClient: Sendable {
         let limit = maxBodyBytes
         let proxy = tls ? forwardProxy.flatMap { $0.applies(to: host) ? $0 : nil } : nil
         let bareHost = host.trimming(while: { $0 == "[" || $0 == "]" })
+        if proxy != nil, !ConnectTunnelHandler.isSafeHost(bareHost) {
+            throw AgentError(.configuration, "Refusing to send \(Self.redactedTarget(request.url)) through the HTTPS proxy: the host name has characters a host cannot have.")
+        }
         // The handlers that speak to the target; through a proxy, added once the tunnel is open.
         @Sendable func addTargetHandlers(_ channel: any Channel) throws {
             if let sslContext {

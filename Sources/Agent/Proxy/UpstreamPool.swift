@@ -58,7 +58,7 @@ final class UpstreamPool {
             }
             try channel.pipeline.syncOperations.addHandler(UpstreamHandler(maxHeadSize: maxHeadSize))
         }
-        let proxy = tls == nil ? nil : configuration.forwardProxy.flatMap { $0.applies(to: host) ? $0 : nil }
+        let proxy = tls == nil || !ConnectTunnelHandler.isSafeHost(host) ? nil : configuration.forwardProxy.flatMap { $0.applies(to: host) ? $0 : nil }
         let tunnel = eventLoop.makePromise(of: Void.self)
         let connected = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.upstreamConnectTimeout)
@@ -93,9 +93,14 @@ final class UpstreamPool {
         }
         // The tunnel completes only after the connection did.
         return tunnel.futureResult.flatMap { connected }.flatMapThrowing { channel in
-            try addUpstreamHandlers(channel)
-            let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-            return UpstreamConnection(channel: channel, handler: handler)
+            do {
+                try addUpstreamHandlers(channel)
+                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                return UpstreamConnection(channel: channel, handler: handler)
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
         }
     }
 

@@ -28,17 +28,19 @@ public struct Notifier: Sendable {
     public static let none = Notifier { _ in }
 
     /// org.freedesktop.Notifications on the session bus, in process (GIO).
-    public static var desktop: Notifier {
+    public static let desktop: Notifier = {
         let notifications = DesktopNotifications()
         return Notifier { notice in
             var actions: [(id: String, label: String)] = []
             var onAction: DesktopNotifications.ActionHandler?
             if let action = notice.action {
-                actions = [(id: "default", label: action.label)]
+                // "default" is the click on the notice itself (desktops draw no button for it);
+                // "sign-in" is the button.
+                actions = [(id: "default", label: action.label), (id: "sign-in", label: action.label)]
                 let run = action.run
                 onAction = { _ in run() }
             }
             notifications.show(key: notice.key, summary: notice.summary, body: notice.body, actions: actions, onAction: onAction)
         }
-    }
+    }()
 }
