@@ -57,7 +57,7 @@ import Glibc
 
     @Test("the real /proc: this process and its parent; the CLI binaries sit next to the agent's")
     func realProc() throws {
-        #expect(ProcFS.parent(of: getpid()) == getppid())
+        #expect(ProcFS.stat(of: getpid())?.parent == getppid())
         #expect(TokenRequester.lookUp(pid: getpid(), clientExecutables: []).executable == Self.myExecutable)
         #expect(TokenRequester.clientExecutables(besides: "/usr/libexec/x/jira-auth-agent-full")
                 == ["/usr/libexec/x/jira-auth-agent", "/usr/libexec/x/jira-auth-agent-full"])

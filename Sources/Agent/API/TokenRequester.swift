@@ -31,12 +31,12 @@ public struct TokenRequester: Sendable, Hashable, Codable {
         // hides its /proc/PID/exe from other processes without CAP_SYS_PTRACE, the agent
         // included; its command name stays readable. A program could name itself so, but it
         // could as well run the CLI: attribution is a record, not a boundary.
-        let isClient = executable.map(clientExecutables.contains)
-            ?? (ProcFS.commandName(of: pid, procRoot: procRoot) == Self.clientCommandName)
-        guard isClient, let parent = ProcFS.parent(of: pid, procRoot: procRoot), parent > 1 else {
+        if let executable, !clientExecutables.contains(executable) { return TokenRequester(executable: executable, pid: pid) }
+        guard let stat = ProcFS.stat(of: pid, procRoot: procRoot), executable != nil || stat.command == Self.clientCommandName,
+              stat.parent > 1 else {
             return TokenRequester(executable: executable, pid: pid)
         }
-        return TokenRequester(executable: ProcFS.executable(of: parent, procRoot: procRoot), pid: parent, via: "jira-auth-agent")
+        return TokenRequester(executable: ProcFS.executable(of: stat.parent, procRoot: procRoot), pid: stat.parent, via: "jira-auth-agent")
     }
 
     /// The kernel's command name (15 bytes at most) of both CLI binaries.
@@ -68,20 +68,14 @@ enum ProcFS {
         return path.hasSuffix(" (deleted)") ? String(path.dropLast(" (deleted)".count)) : path
     }
 
-    /// The command name, the second field of `/proc/PID/stat` (readable for every process).
-    static func commandName(of pid: Int32, procRoot: String = "/proc") -> String? {
+    /// The command name (the second field of `/proc/PID/stat`, readable for every process)
+    /// and the parent's PID (the fourth). The name, in parentheses, may itself contain
+    /// spaces and parentheses: the rest is parsed after the last `)`.
+    static func stat(of pid: Int32, procRoot: String = "/proc") -> (command: String, parent: Int32)? {
         guard let stat = try? String(contentsOfFile: "\(procRoot)/\(pid)/stat", encoding: .utf8),
               let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"), open < close else { return nil }
-        return String(stat[stat.index(after: open)..<close])
-    }
-
-    /// The parent's PID from `/proc/PID/stat` (the fourth field; the second, the command
-    /// name in parentheses, may itself contain spaces and parentheses, so parse after the last `)`).
-    static func parent(of pid: Int32, procRoot: String = "/proc") -> Int32? {
-        guard let stat = try? String(contentsOfFile: "\(procRoot)/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count >= 2 else { return nil }
-        return Int32(fields[1])
+        guard fields.count >= 2, let parent = Int32(fields[1]) else { return nil }
+        return (String(stat[stat.index(after: open)..<close]), parent)
     }
 }
