@@ -44,6 +44,9 @@ public struct ConnectionSelfTest: Sendable {
         self.signedIn = signedIn
     }
 
+    /// What the API base is called in the lines: where API calls go.
+    var apiName: String { connection.gatewayURL == nil ? "Jira" : "API gateway" }
+
     /// A made-up code: a server that accepts the client's credentials answers `invalid_grant`.
     static let probeCode = "jira-auth-agent-self-test-" + RandomValue.urlSafe(bytes: 8)
 
@@ -74,7 +77,7 @@ public struct ConnectionSelfTest: Sendable {
             if let r = endpoints.revocation { targets.append(("revocation endpoint", r)) }
             if let d = endpoints.deviceAuthorization { targets.append(("device endpoint", d)) }
         }
-        targets.append((connection.gatewayURL == nil ? "Jira" : "API gateway", connection.apiBaseURL))
+        targets.append((apiName, connection.apiBaseURL))
         var reachable: Set<String> = []
         let extra = (try? ExtraHeaders.fields(for: connection)) ?? []
         for (name, url) in targets {
@@ -100,9 +103,8 @@ public struct ConnectionSelfTest: Sendable {
             checks.append(.init(name: "client authentication", outcome: .skipped, detail: "the token endpoint is not known or not reachable"))
         }
 
-        let apiName = connection.gatewayURL == nil ? "Jira" : "API gateway"
         if reachable.contains(apiName) {
-            checks += await gatewayRefusals()
+            checks += await gatewayRefusals(extra: extra)
         } else {
             checks.append(.init(name: "\(apiName) without a token", outcome: .skipped, detail: "not reachable"))
         }
@@ -168,16 +170,15 @@ public struct ConnectionSelfTest: Sendable {
         }
     }
 
-    /// The gateway's 401s, which the proxy's refresh-and-retry depends on.
-    func gatewayRefusals() async -> [SelfTestCheck] {
-        let apiName = connection.gatewayURL == nil ? "Jira" : "API gateway"
+    /// The gateway's 401s, which the proxy's refresh-and-retry depends on. `extra`: the
+    /// connection's static fields (`extra_headers_file`), read once by `run()`.
+    func gatewayRefusals(extra: [(name: String, value: String)]) async -> [SelfTestCheck] {
         let url = connection.apiBaseURL.appendingPathComponent("rest/api/2/myself")
         var checks: [SelfTestCheck] = []
         for (label, headers) in [("without a token", [(name: String, value: String)]()),
                                  ("with an invalid token", [(name: "Authorization", value: "Bearer jira-auth-agent-self-test-invalid")])] {
             let name = "\(apiName) \(label)"
             do {
-                let extra = (try? ExtraHeaders.fields(for: connection)) ?? []
                 let response = try await http.send(HTTPRequestSpec(method: "GET", url: url, headers: headers + extra, body: Data()), tls: connection.tlsOptions)
                 let challenge = response.header("WWW-Authenticate") ?? ""
                 switch response.status {
